@@ -1,0 +1,3 @@
+from notifybot.cli import main
+
+main()

@@ -1,0 +1,100 @@
+"""The Quart application: the webhook endpoint, health, and the workers beside it.
+
+``create_app`` builds a fresh app for one configuration. The router and the
+delivery worker start in ``before_serving`` and stop in ``after_serving``:
+on shutdown the outbox stops claiming, sends in flight get a grace period, and
+whatever is unfinished returns to ``pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from quart import Quart, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .channels import Sender, build_sender
+from .config import Config
+from .errors import WebhookRejected
+from .outbox import Outbox
+from .pipeline import Pipeline
+from .store import Store, open_store
+
+log = logging.getLogger("notifybot.app")
+
+
+def create_app(config: Config, store: Store | None = None,
+               senders: dict[str, Sender] | None = None) -> Quart:
+    """A Quart app serving ``config``; ``store`` and ``senders`` may be given by tests."""
+    app = Quart("notifybot")
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+    store = store or open_store(config.server.database)
+    senders = senders if senders is not None else {
+        name: build_sender(name, chan.options) for name, chan in config.channels.items()}
+    outbox = Outbox(store, senders, config.delivery)
+    pipeline = Pipeline(config, store, senders, on_enqueued=outbox.wake)
+    app.extensions["notifybot"] = pipeline
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def start() -> None:
+        await store.migrate()
+        for sender in senders.values():
+            await sender.open()
+        tasks.append(asyncio.create_task(pipeline.run_router(config.delivery.poll_interval)))
+        tasks.append(asyncio.create_task(outbox.run()))
+        log.info("serving %s on %s with %d channel(s)", config.server.webhook_path,
+                 config.server.bind, len(senders))
+
+    @app.after_serving
+    async def stop() -> None:
+        await outbox.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sender in senders.values():
+            await sender.close()
+        await store.close()
+
+    @app.post(config.server.webhook_path)
+    async def webhook() -> tuple[Response, int]:
+        length = request.content_length
+        if length is not None and length > config.server.max_body_bytes:
+            return _error(413, f"body over {config.server.max_body_bytes} bytes")
+        body = await request.get_data(as_text=False, parse_form_data=False)
+        assert isinstance(body, bytes)
+        try:
+            received = await pipeline.receive(body, request.content_type or "",
+                                              dict(request.headers))
+        except WebhookRejected as rejected:
+            log.warning("rejected webhook: %s", rejected.reason,
+                        extra={"reason": rejected.reason})
+            return _error(rejected.status, rejected.reason)
+        if received.duplicate:
+            return jsonify({"duplicate": True, "event_id": received.event_id}), 200
+        return jsonify({"event_id": received.event_id}), 202
+
+    @app.get("/healthz")
+    async def healthz() -> tuple[Response, int]:
+        counts = await store.counts()
+        return jsonify({"status": "ok", "deliveries": {str(k): v for k, v in counts.items()}}), 200
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def too_large(_: Any) -> tuple[Response, int]:
+        return _error(413, f"body over {config.server.max_body_bytes} bytes")
+
+    @app.errorhandler(404)
+    async def not_found(_: Any) -> tuple[Response, int]:
+        return _error(404, f"not found; webhooks are POSTed to {config.server.webhook_path}")
+
+    @app.errorhandler(405)
+    async def wrong_method(_: Any) -> tuple[Response, int]:
+        return _error(405, "method not allowed")
+
+    return app
+
+
+def _error(status: int, reason: str) -> tuple[Response, int]:
+    return jsonify({"error": reason}), status

@@ -1,0 +1,36 @@
+"""The console channel: prints each message on one line. Needs no credentials."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from .base import Receipt
+
+
+class ConsoleSender:
+    """Writes ``[channel] summary`` to standard output (or the given stream)."""
+
+    kind = "console"
+    pace = 0.0
+
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        self.name = name
+        self.destination = f"console:{name}"
+        self._stream = stream
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def send(self, payload: Mapping[str, Any]) -> Receipt:
+        stream = self._stream or sys.stdout
+        print(f"[{self.name}] {payload['text']}", file=stream, flush=True)
+        return Receipt("printed")
+
+
+def build(name: str, options: Mapping[str, Any]) -> ConsoleSender:
+    return ConsoleSender(name)

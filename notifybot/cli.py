@@ -1,0 +1,84 @@
+"""``notifybot`` on the command line: serve, check, preview, send-test, deliveries, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import commands
+from .config import Config, load
+from .errors import ConfigError, NotifybotError
+
+DEFAULT_CONFIG = os.environ.get("NOTIFYBOT_CONFIG", "subscriptions.toml")
+
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``notifybot`` script."""
+    args = parser().parse_args(argv)
+    command: Command = args.run
+    try:
+        code = asyncio.run(command(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except NotifybotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="notifybot", description="HireHop webhooks to Slack, Telegram, email and console.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Command, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("-c", "--config", default=DEFAULT_CONFIG, type=Path,
+                       help=f"configuration file (default: {DEFAULT_CONFIG}; "
+                            "or set NOTIFYBOT_CONFIG)")
+        p.set_defaults(run=run)
+        return p
+
+    serve = command("serve", commands.serve, "run the HTTP server and the delivery workers")
+    serve.add_argument("--bind", help="HOST:PORT, overriding [server] bind")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text")
+    serve.add_argument("--log-level", default="INFO")
+    command("check", commands.check, "validate the configuration and every template")
+    preview = command("preview", commands.preview,
+                      "show which channels an event matches and each rendered message; sends "
+                      "nothing")
+    preview.add_argument("event_file", type=Path, metavar="EVENT.json")
+    send_test = command("send-test", commands.send_test,
+                        "send one test message to one channel (a fire drill)")
+    send_test.add_argument("channel")
+    deliveries = command("deliveries", commands.deliveries, "list deliveries, newest first")
+    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead"))
+    deliveries.add_argument("--event", type=int, help="only this event's deliveries")
+    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay = command("replay", commands.replay,
+                     "send dead or pending deliveries again (never one recorded as sent)")
+    target = replay.add_mutually_exclusive_group(required=True)
+    target.add_argument("delivery_id", nargs="?", type=int)
+    target.add_argument("--dead", action="store_true", help="every dead delivery")
+    target.add_argument("--event", type=int, help="every delivery of this event")
+    return top
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    return load(args.config)
+
+
+def print_json(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))

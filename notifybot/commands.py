@@ -1,0 +1,169 @@
+"""What each ``notifybot`` command does. The argument parsing is in :mod:`notifybot.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import socket
+import time
+from datetime import UTC, datetime
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from . import logs
+from .app import create_app
+from .channels import build_sender
+from .config import Config, load
+from .errors import ConfigError, DeliveryError
+from .events import parse_event
+from .formatting import FORMATTERS
+from .ingest import decode
+from .messages import Fact, Message
+from .pipeline import renderer_for
+from .rendering import check_templates
+from .store import DeliveryStatus, open_store
+
+
+def verified_config(args: argparse.Namespace) -> tuple[Config, int]:
+    """The configuration, with every template compiled; (config, templates checked)."""
+    config = load(args.config)
+    chosen = sorted({s.template for s in config.index.all if s.template})
+    return config, check_templates(renderer_for(config), chosen)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    logs.setup(args.log_format, args.log_level)
+    config, _ = verified_config(args)
+    app = create_app(config)
+    hypercorn = HypercornConfig()
+    hypercorn.bind = [args.bind or config.server.bind]
+    hypercorn.accesslog = None
+    hypercorn.errorlog = logging.getLogger("hypercorn.error")  # one handler: ours
+    hypercorn.graceful_timeout = 10
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await hypercorn_serve(app, hypercorn, shutdown_trigger=stop.wait)
+    return 0
+
+
+async def check(args: argparse.Namespace) -> int:
+    config, templates = verified_config(args)
+    subs = len(config.index.all)
+    print(f"{args.config}: OK: {len(config.channels)} channel(s), {subs} subscription(s), "
+          f"{templates} template(s), database {_database_kind(config)}")
+    for name, chan in config.channels.items():
+        if not chan.subscriptions:
+            print(f"warning: channel {name!r} has no subscriptions and will hear nothing")
+    return 0
+
+
+async def preview(args: argparse.Namespace) -> int:
+    config, _ = verified_config(args)
+    try:
+        payload = decode(args.event_file.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=str(args.event_file)) from None
+    event = parse_event(payload)
+    renderer = renderer_for(config)
+    print(f"event {event.name}" + (f", job {event.job}" if event.job else ""))
+    for verdict in config.index.explain(event):
+        sub = verdict.subscription
+        kind = config.channels[sub.channel].type
+        mark = "MATCH" if verdict.matched else "no   "
+        print(f"\n{mark} {sub.channel} ({kind}) subscription {sub.id}: {verdict.reason}")
+        if verdict.matched:
+            try:
+                rendered = FORMATTERS[kind](renderer.render(event, sub.template))
+            except ConfigError as exc:
+                print(f"  template error: {exc}")
+                continue
+            for line in json.dumps(rendered, ensure_ascii=False, indent=2).splitlines():
+                print(f"  {line}")
+    if not config.index.all:
+        print("\nno subscriptions configured")
+    return 0
+
+
+async def send_test(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    channel = config.channels.get(args.channel)
+    if channel is None:
+        known = ", ".join(config.channels) or "none"
+        raise ConfigError(f"no channel {args.channel!r} (configured: {known})")
+    sender = build_sender(channel.name, channel.options)
+    message = Message(
+        summary=f"notifybot test message for channel {channel.name}",
+        facts=(Fact("Sent from", socket.gethostname()),
+               Fact("At", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))),
+        notes=("If you can read this, HireHop notifications will reach this channel.",),
+    )
+    await sender.open()
+    try:
+        receipt = await sender.send(FORMATTERS[sender.kind](message))
+    except DeliveryError as exc:
+        print(f"{channel.name}: FAILED: {exc.reason}")
+        return 1
+    finally:
+        await sender.close()
+    print(f"{channel.name}: sent ({receipt.detail})")
+    return 0
+
+
+async def deliveries(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    store = open_store(config.server.database)
+    try:
+        await store.migrate()
+        status = DeliveryStatus(args.status) if args.status else None
+        rows = await store.list_deliveries(status, args.limit, args.event)
+    finally:
+        await store.close()
+    if args.json:
+        for d in rows:
+            print(json.dumps({"id": d.id, "event_id": d.event_id, "event": d.event_name,
+                              "channel": d.channel, "status": str(d.status),
+                              "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
+                              "last_error": d.last_error, "receipt": d.receipt}))
+        return 0
+    print(_table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "LAST ERROR"],
+                 [[str(d.id), str(d.event_id), d.event_name, d.channel, str(d.status),
+                   str(d.attempts), _when(d.next_attempt_at) if d.status == "pending" else "",
+                   d.last_error or ""] for d in rows]))
+    return 0
+
+
+async def replay(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    store = open_store(config.server.database)
+    try:
+        await store.migrate()
+        count = await store.replay(delivery_id=args.delivery_id, dead=args.dead,
+                                   event_id=args.event, now=time.time())
+    finally:
+        await store.close()
+    print(f"{count} deliver{'y' if count == 1 else 'ies'} queued again; a running "
+          "`notifybot serve` sends them within a few seconds")
+    return 0 if count or args.dead else 1
+
+
+def _database_kind(config: Config) -> str:
+    return "PostgreSQL" if config.server.database.startswith("postgres") else "SQLite"
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return "no deliveries"
+    cells = [header, *[[c if len(c) <= 60 else c[:59] + "…" for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in cells)

@@ -1,0 +1,221 @@
+"""``when`` / ``unless`` conditions: compiled once from TOML, evaluated purely against events.
+
+A condition is a dotted path into the event (``data.COMPANY``, ``changes.STATUS.to``,
+``user_email``) and a test. In TOML the test is a literal (equality), a list (any
+of) or a table of operators (``eq ne in not_in gt gte lt lte matches exists changed``).
+
+Two HireHop-specific rules make conditions read as people write them:
+
+* numbers in strings compare as numbers (``"2" == 2.0``);
+* a path ending in ``STATUS`` compares by code *or* label, either way round, with
+  the labels of the event's entity (``job.*`` or ``invoice.*``).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+from .events import Event
+from .statuses import StatusLabels, StatusTable, to_code
+
+OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "matches", "exists", "changed")
+_MISSING = object()
+_ORDER: Mapping[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on one path. ``describe()`` says it in words for ``preview``."""
+
+    path: str
+    op: str
+    value: Any
+
+    def describe(self) -> str:
+        if self.op in ("exists", "changed"):
+            return f"{self.path} {self.op if self.value else 'not ' + self.op}"
+        return f"{self.path} {self.op} {self.value!r}"
+
+    def holds(self, event: Event, labels: StatusLabels) -> bool:
+        """Whether the event satisfies this condition."""
+        if self.op == "changed":
+            change = event.change(_field_name(self.path))
+            changed = change is not None and change.before != change.after
+            return changed == bool(self.value)
+        actual = lookup(event.payload, self.path)
+        if self.op == "exists":
+            return (actual is not _MISSING and actual is not None) == bool(self.value)
+        if actual is _MISSING or actual is None:
+            return self.op in ("ne", "not_in")
+        table = _status_table(self.path, event, labels)
+        return _compare(self.op, actual, self.value, table)
+
+
+def lookup(payload: Mapping[str, Any], path: str) -> Any:
+    """Follow a dotted path through nested tables; a missing step gives a sentinel."""
+    current: Any = payload
+    for part in path.split("."):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return _MISSING
+    return current
+
+
+def compile_conditions(
+    table: object, *, labels: StatusLabels, where: str, key: str
+) -> tuple[Condition, ...]:
+    """Turn a ``when``/``unless`` TOML table into conditions, or raise a ConfigError naming the key."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("must be a table of PATH = VALUE", where=where, key=key)
+    conditions: list[Condition] = []
+    for path, spec in table.items():
+        path_key = f"{key}.{path}"
+        if not isinstance(path, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", path):
+            raise ConfigError("a path is dotted names such as data.COMPANY", where=where, key=path_key)
+        for op, value in _tests(spec, where, path_key):
+            conditions.append(_condition(path, op, value, labels, where, f"{path_key}.{op}"))
+    return tuple(conditions)
+
+
+def _tests(spec: object, where: str, key: str) -> list[tuple[str, Any]]:
+    if isinstance(spec, Mapping):
+        if not spec:
+            raise ConfigError("an operator table needs at least one operator", where=where, key=key)
+        unknown = [op for op in spec if op not in OPERATORS]
+        if unknown:
+            raise ConfigError(
+                f"unknown operator {unknown[0]!r}; use one of {', '.join(OPERATORS)}",
+                where=where,
+                key=key,
+            )
+        return list(spec.items())
+    if isinstance(spec, list):
+        return [("in", spec)]
+    return [("eq", spec)]
+
+
+def _condition(
+    path: str, op: str, value: Any, labels: StatusLabels, where: str, key: str
+) -> Condition:
+    if op in ("exists", "changed"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{op} takes true or false", where=where, key=key)
+        return Condition(path, op, value)
+    if op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{op} takes a non-empty list", where=where, key=key)
+        for item in value:
+            _check_literal(path, item, labels, where, key)
+        return Condition(path, op, tuple(value))
+    if op == "matches":
+        if not isinstance(value, str):
+            raise ConfigError("matches takes a regular expression string", where=where, key=key)
+        try:
+            return Condition(path, op, re.compile(value))
+        except re.error as exc:
+            raise ConfigError(f"invalid regular expression: {exc}", where=where, key=key) from None
+    _check_literal(path, value, labels, where, key)
+    return Condition(path, op, value)
+
+
+def _check_literal(path: str, value: Any, labels: StatusLabels, where: str, key: str) -> None:
+    """Reject values that can never match, so a typo is an error rather than silence."""
+    if isinstance(value, Mapping | list):
+        raise ConfigError("expected a string, number or boolean", where=where, key=key)
+    if _is_status_path(path) and to_code(value) is None:
+        known = {lbl.casefold() for t in (labels.job, labels.invoice) for lbl in t.labels.values()}
+        if str(value).strip().casefold() not in known:
+            raise ConfigError(
+                f"{value!r} is not a known status label; use a code or one of the labels "
+                "(job_status / invoice_status in [hirehop] can add your own)",
+                where=where,
+                key=key,
+            )
+
+
+def _compare(op: str, actual: Any, expected: Any, table: StatusTable | None) -> bool:
+    if op == "matches":
+        return isinstance(expected, re.Pattern) and bool(expected.search(_as_text(actual)))
+    if op in ("in", "not_in"):
+        found = any(_equal(actual, item, table) for item in expected)
+        return found if op == "in" else not found
+    if op in ("eq", "ne"):
+        same = _equal(actual, expected, table)
+        return same if op == "eq" else not same
+    left, right = _ordered(actual, expected, table)
+    try:
+        return _ORDER[op](left, right)
+    except TypeError:
+        return False
+
+
+def _equal(actual: Any, expected: Any, table: StatusTable | None) -> bool:
+    if table is not None:
+        a, b = table.code_for(actual), table.code_for(expected)
+        if a is not None and b is not None:
+            return a == b
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return _as_text(actual).casefold() == _as_text(expected).casefold()
+    a_num, b_num = _number(actual), _number(expected)
+    if a_num is not None and b_num is not None:
+        return a_num == b_num
+    return _as_text(actual) == _as_text(expected)
+
+
+def _ordered(actual: Any, expected: Any, table: StatusTable | None) -> tuple[Any, Any]:
+    if table is not None:
+        a, b = table.code_for(actual), table.code_for(expected)
+        if a is not None and b is not None:
+            return a, b
+    a_num, b_num = _number(actual), _number(expected)
+    if a_num is not None and b_num is not None:
+        return a_num, b_num
+    return _as_text(actual), _as_text(expected)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _field_name(path: str) -> str:
+    parts = path.split(".")
+    if parts[0] == "changes" and len(parts) > 1:
+        return parts[1]
+    return parts[-1]
+
+
+def _is_status_path(path: str) -> bool:
+    parts = path.split(".")
+    return "STATUS" in parts[-2:]
+
+
+def _status_table(path: str, event: Event, labels: StatusLabels) -> StatusTable | None:
+    return labels.for_event(event.name) if _is_status_path(path) else None

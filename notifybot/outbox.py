@@ -1,0 +1,109 @@
+"""The delivery worker: claim due deliveries, make one attempt each, record what happened.
+
+The outbox owns retrying. A sender makes one attempt; the outcome goes back to
+storage at once (sent, pending until T, or dead), so a crash at any point loses
+nothing: a delivery left in ``sending`` returns to ``pending`` when its lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from .channels import Sender
+from .config import DeliveryConfig
+from .errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from .retry import RetryPolicy
+from .store import Delivery, Store
+
+log = logging.getLogger("notifybot.outbox")
+
+
+class Outbox:
+    """Runs beside the HTTP server; ``wake()`` says new work was enqueued."""
+
+    def __init__(self, store: Store, senders: Mapping[str, Sender], settings: DeliveryConfig,
+                 *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.senders = senders
+        self.settings = settings
+        self.policy = RetryPolicy(settings)
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and deliver until :meth:`stop`; polls as a safety net between wake-ups."""
+        while not self._stopping:
+            room = self.settings.concurrency - len(self._in_flight)
+            claimed = await self.store.claim(self.clock(), self.settings.lease, room) if room else []
+            for delivery in claimed:
+                task = asyncio.create_task(self.deliver(delivery))
+                self._in_flight[delivery.id] = task
+                task.add_done_callback(self._done)
+            if not claimed:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                except TimeoutError:
+                    pass
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        for delivery_id, running in list(self._in_flight.items()):
+            if running is task:
+                del self._in_flight[delivery_id]
+        self._wake.set()  # room for more, and a paced destination may be free soon
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let sends in flight finish for ``grace`` seconds, release the rest."""
+        self._stopping = True
+        self._wake.set()
+        tasks = list(self._in_flight.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            unfinished = [i for i, t in self._in_flight.items() if t in pending]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self.store.release(unfinished, self.clock())
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """One attempt for one delivery, and its outcome recorded."""
+        sender = self.senders.get(delivery.channel)
+        fields = {"event_id": delivery.event_id, "event": delivery.event_name,
+                  "channel": delivery.channel, "delivery_id": delivery.id,
+                  "attempt": delivery.attempts}
+        try:
+            if sender is None:
+                raise PermanentDeliveryError(f"channel {delivery.channel!r} is not configured")
+            receipt = await sender.send(delivery.payload)
+        except DeliveryError as error:
+            await self._failed(delivery, error, fields)
+            return
+        except Exception as exc:  # a bug in a sender must not kill the worker
+            log.exception("unexpected error from channel %s", delivery.channel, extra=fields)
+            await self._failed(delivery, TemporaryDeliveryError(type(exc).__name__), fields)
+            return
+        await self.store.mark_sent(delivery.id, receipt.detail, self.clock())
+        log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
+
+    async def _failed(self, delivery: Delivery, error: DeliveryError,
+                      fields: dict[str, object]) -> None:
+        now = self.clock()
+        decision = self.policy.decide(error, attempts=delivery.attempts,
+                                      created_at=delivery.created_at, now=now)
+        if decision.retry_at is None:
+            await self.store.mark_dead(delivery.id, decision.reason, now)
+            log.warning("delivery dead: %s", decision.reason,
+                        extra={**fields, "reason": decision.reason})
+            return
+        await self.store.retry_later(delivery.id, decision.retry_at, decision.reason, now,
+                                     decision.blocked_until)
+        log.info("will retry in %.1fs: %s", decision.retry_at - now, decision.reason,
+                 extra={**fields, "reason": decision.reason})

@@ -1,0 +1,129 @@
+"""The pipeline, top to bottom: a reader starts here.
+
+1. ingest   :func:`notifybot.ingest.accept`    decode the body, check the export key
+2. store    :meth:`Store.add_event`            committed before HireHop gets its 202
+3. match    :meth:`SubscriptionIndex.match`    which channels hear about it
+4. render   :meth:`Renderer.render`            Jinja2 → plain message → per-channel payload
+5. enqueue  :meth:`Store.route`                one delivery per (event, channel, subscription)
+6. deliver  :class:`notifybot.outbox.Outbox`   pacing, one attempt at a time, retries, dead letters
+
+Steps 1–2 run in the request; 3–5 run in the router right after, from storage,
+so an event whose routing was interrupted is routed again at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .channels import Sender
+from .config import Config
+from .errors import ConfigError
+from .events import Event, parse_event
+from .formatting import FORMATTERS
+from .ingest import accept, decode, safe_headers
+from .rendering import Renderer
+from .store import NewDelivery, Store, StoredEvent
+
+log = logging.getLogger("notifybot.pipeline")
+
+
+@dataclass(frozen=True)
+class Received:
+    """The answer to one webhook: its event id, and whether it had been seen already."""
+
+    event_id: int
+    duplicate: bool
+
+
+def renderer_for(config: Config) -> Renderer:
+    return Renderer(labels=config.hirehop.labels, timezone=config.server.timezone,
+                    base_url=config.hirehop.base_url, user_templates=config.server.templates)
+
+
+def plan(event: Event, config: Config, renderer: Renderer,
+         senders: Mapping[str, Sender]) -> list[NewDelivery]:
+    """Steps 3–4, pure: the deliveries an event makes. A broken template makes a dead one."""
+    planned: list[NewDelivery] = []
+    seen: set[tuple[str, str]] = set()
+    for sub in config.index.match(event):
+        sender = senders[sub.channel]
+        try:
+            message = renderer.render(event, sub.template)
+            payload, error = FORMATTERS[sender.kind](message), None
+        except ConfigError as exc:
+            payload, error = {}, f"template error: {exc}"
+        fingerprint = (sub.channel, repr(payload) if error is None else sub.id)
+        if fingerprint in seen:
+            continue  # two subscriptions of one channel would say the very same thing
+        seen.add(fingerprint)
+        planned.append(NewDelivery(sub.channel, sub.id, sender.destination, sender.pace,
+                                   payload, error))
+    return planned
+
+
+class Pipeline:
+    """Holds the running configuration and drives steps 1–5."""
+
+    def __init__(self, config: Config, store: Store, senders: Mapping[str, Sender], *,
+                 on_enqueued: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.renderer = renderer_for(config)
+        self.store = store
+        self.senders = senders
+        self.on_enqueued = on_enqueued
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._failed: set[int] = set()
+
+    async def receive(self, body: bytes, content_type: str,
+                      headers: Mapping[str, str]) -> Received:
+        """Steps 1–2. Raises WebhookRejected; returns once the event is committed."""
+        webhook = accept(body, content_type, self.config.hirehop.export_keys)
+        event_name = parse_event(webhook.payload).name
+        event_id, new = await self.store.add_event(
+            event_name, webhook.body, webhook.digest, content_type, safe_headers(headers),
+            self.clock())
+        if new:
+            log.info("accepted %s", event_name, extra={"event_id": event_id, "event": event_name})
+            self._wake.set()
+        return Received(event_id, duplicate=not new)
+
+    async def route_pending(self, batch: int = 100) -> int:
+        """Steps 3–5 for every stored event not yet routed; returns how many were routed."""
+        routed = 0
+        while True:
+            events = [e for e in await self.store.unrouted_events(batch + len(self._failed))
+                      if e.id not in self._failed]
+            if not events:
+                return routed
+            for stored in events:
+                routed += await self._route(stored)
+
+    async def _route(self, stored: StoredEvent) -> int:
+        try:
+            event = parse_event(decode(stored.body, stored.content_type))
+            deliveries = plan(event, self.config, self.renderer, self.senders)
+            await self.store.route(stored.id, deliveries, self.clock())
+        except Exception:
+            # Kept unrouted in storage; retried after a restart or a reload.
+            self._failed.add(stored.id)
+            log.exception("could not route event", extra={"event_id": stored.id})
+            return 0
+        if deliveries:
+            self.on_enqueued()
+        return 1
+
+    async def run_router(self, poll_interval: float) -> None:
+        """Route new events as they arrive; polling catches other instances' events."""
+        while True:
+            self._wake.clear()
+            await self.route_pending()
+            try:
+                await asyncio.wait_for(self._wake.wait(), poll_interval)
+            except TimeoutError:
+                pass

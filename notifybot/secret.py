@@ -1,0 +1,36 @@
+"""A string that does not reveal itself in logs, reprs, tracebacks or errors."""
+
+from __future__ import annotations
+
+import hmac
+
+
+class Secret:
+    """Holds a credential. ``str()`` and ``repr()`` are masked; ``reveal()`` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for handing to a client library, never for printing."""
+        return self._value
+
+    def matches(self, candidate: str) -> bool:
+        """Compare in constant time, so the comparison leaks nothing by its duration."""
+        return hmac.compare_digest(self._value.encode(), candidate.encode())
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__

@@ -1,0 +1,288 @@
+"""The embedded store: one SQLite file in WAL mode through aiosqlite.
+
+One connection, opened with ``isolation_level=None`` so that transactions are
+the explicit ``BEGIN IMMEDIATE`` ... ``COMMIT`` below (Python's implicit
+deferred transactions can fail with SQLITE_BUSY on the lock upgrade).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .base import Delivery, DeliveryStatus, NewDelivery, StoredEvent
+from .schema import SQLITE_MIGRATIONS
+
+_DELIVERY_COLUMNS = (
+    "d.id, d.event_id, e.name, d.channel, d.subscription, d.destination, d.status, d.attempts, "
+    "d.payload, d.created_at, d.next_attempt_at, d.last_error, d.receipt"
+)
+
+
+class SQLiteStore:
+    """Events and the outbox in one SQLite database file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()  # one transaction at a time on the shared connection
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        return cls(url.removeprefix("sqlite:///") or "notifybot.db")
+
+    async def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=10000")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+        return self._db
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            db = await self._conn()
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            db = await self._conn()
+            async with db.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+
+    async def migrate(self) -> None:
+        async with self._tx() as db:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
+                row = await cur.fetchone()
+            current = (row[0] if row else None) or 0
+            for version, statements in enumerate(SQLITE_MIGRATIONS, start=1):
+                if version > current:
+                    for statement in statements:
+                        await db.execute(statement)
+                    await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def add_event(self, name: str, body: bytes, digest: str, content_type: str,
+                        headers: Mapping[str, str], now: float) -> tuple[int, bool]:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "INSERT INTO events (digest, received_at, name, content_type, headers, body) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING RETURNING id",
+                (digest, now, name, content_type, json.dumps(dict(headers)), body),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+            if row is not None:
+                return int(row[0]), True
+            async with db.execute("SELECT id FROM events WHERE digest = ?", (digest,)) as cur:
+                existing = await cur.fetchone()
+            assert existing is not None
+            return int(existing[0]), False
+
+    async def get_event(self, event_id: int) -> StoredEvent | None:
+        rows = await self._rows(_EVENT_SELECT + " WHERE id = ?", (event_id,))
+        return _event(rows[0]) if rows else None
+
+    async def unrouted_events(self, limit: int) -> list[StoredEvent]:
+        rows = await self._rows(
+            _EVENT_SELECT + " WHERE routed_at IS NULL ORDER BY id LIMIT ?", (limit,))
+        return [_event(row) for row in rows]
+
+    async def route(self, event_id: int, deliveries: Sequence[NewDelivery], now: float) -> int:
+        added = 0
+        async with self._tx() as db:
+            for new in deliveries:
+                status = DeliveryStatus.DEAD if new.error else DeliveryStatus.PENDING
+                cursor = await db.execute(
+                    "INSERT INTO deliveries (event_id, channel, subscription, destination, status, "
+                    "attempts, payload, created_at, updated_at, next_attempt_at, last_error) "
+                    "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (event_id, channel, subscription) DO NOTHING",
+                    (event_id, new.channel, new.subscription, new.destination, status,
+                     json.dumps(new.payload), now, now, now, new.error),
+                )
+                added += cursor.rowcount
+                await cursor.close()
+                await db.execute(
+                    "INSERT INTO destinations (key, pace, next_allowed_at) VALUES (?, ?, 0) "
+                    "ON CONFLICT (key) DO UPDATE SET pace = excluded.pace",
+                    (new.destination, new.pace),
+                )
+            await db.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, event_id))
+        return added
+
+    async def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE deliveries SET status = 'pending', updated_at = ? "
+                "WHERE status = 'sending' AND lease_until < ?", (now, now))
+            async with db.execute(
+                "SELECT key, pace FROM destinations WHERE next_allowed_at <= ? "
+                "AND EXISTS (SELECT 1 FROM deliveries WHERE destination = key "
+                "AND status = 'pending' AND next_attempt_at <= ?)", (now, now),
+            ) as cur:
+                ready = list(await cur.fetchall())
+            ids: list[int] = []
+            for key, pace in ready:
+                ids += await self._heads(db, key, pace, now, limit - len(ids))
+                if len(ids) >= limit:
+                    break
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            await db.execute(
+                f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "  # noqa: S608
+                f"lease_until = ?, updated_at = ? WHERE id IN ({marks})", (now + lease, now, *ids))
+            await db.execute(
+                "UPDATE destinations SET next_allowed_at = ? + pace WHERE pace > 0 AND key IN "
+                f"(SELECT destination FROM deliveries WHERE id IN ({marks}))", (now, *ids))
+            async with db.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "  # noqa: S608
+                f"WHERE d.id IN ({marks}) ORDER BY d.id", ids,
+            ) as cur:
+                return [_delivery(row) for row in await cur.fetchall()]
+
+    @staticmethod
+    async def _heads(db: aiosqlite.Connection, key: str, pace: float, now: float,
+                     room: int) -> list[int]:
+        """The deliveries of one destination that may go now, oldest first."""
+        if pace > 0:
+            # Paced: one at a time and in order, so nothing while one is in flight,
+            # and a head waiting for its retry holds back the ones behind it.
+            sql = ("SELECT id, status, next_attempt_at FROM deliveries WHERE destination = ? "
+                   "AND status IN ('pending', 'sending') ORDER BY id LIMIT 1")
+            async with db.execute(sql, (key,)) as cur:
+                head = await cur.fetchone()
+            ok = head is not None and head[1] == "pending" and head[2] <= now
+            return [int(head[0])] if ok and head is not None else []
+        sql = ("SELECT id FROM deliveries WHERE destination = ? AND status = 'pending' "
+               "AND next_attempt_at <= ? ORDER BY id LIMIT ?")
+        async with db.execute(sql, (key, now, room)) as cur:
+            return [int(row[0]) for row in await cur.fetchall()]
+
+    async def mark_sent(self, delivery_id: int, receipt: str, now: float) -> None:
+        await self._finish(delivery_id, "status = 'sent', receipt = ?, last_error = NULL",
+                           (receipt,), now)
+
+    async def retry_later(self, delivery_id: int, at: float, error: str, now: float,
+                          blocked_until: float | None = None) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ?, "
+                "lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'sending'",
+                (at, error, now, delivery_id))
+            if blocked_until is not None:
+                await db.execute(
+                    "UPDATE destinations SET next_allowed_at = MAX(next_allowed_at, ?) "
+                    "WHERE key = (SELECT destination FROM deliveries WHERE id = ?)",
+                    (blocked_until, delivery_id))
+
+    async def mark_dead(self, delivery_id: int, error: str, now: float) -> None:
+        await self._finish(delivery_id, "status = 'dead', last_error = ?", (error,), now)
+
+    async def _finish(self, delivery_id: int, assignments: str, params: tuple[Any, ...],
+                      now: float) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = ? "  # noqa: S608
+                "WHERE id = ? AND status = 'sending'", (*params, now, delivery_id))
+
+    async def release(self, delivery_ids: Sequence[int], now: float) -> None:
+        if not delivery_ids:
+            return
+        marks = ",".join("?" * len(delivery_ids))
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), "  # noqa: S608
+                f"lease_until = NULL, updated_at = ? WHERE status = 'sending' AND id IN ({marks})",
+                (now, *delivery_ids))
+
+    async def list_deliveries(self, status: DeliveryStatus | None = None, limit: int = 50,
+                              event_id: int | None = None) -> list[Delivery]:
+        where, params = _filters(status, event_id)
+        rows = await self._rows(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "  # noqa: S608
+            f"{where} ORDER BY d.id DESC LIMIT ?", (*params, limit))
+        return [_delivery(row) for row in rows]
+
+    async def replay(self, *, delivery_id: int | None = None, dead: bool = False,
+                     event_id: int | None = None, now: float) -> int:
+        # Never a sent delivery: replaying must not double a message recorded as sent.
+        where, params = _replay_filter(delivery_id, dead, event_id)
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "  # noqa: S608
+                f"created_at = ?, updated_at = ? WHERE status IN ('dead', 'pending') AND {where}",
+                (now, now, now, *params))
+            return int(cursor.rowcount)
+
+    async def counts(self) -> dict[DeliveryStatus, int]:
+        rows = await self._rows("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+        found = {DeliveryStatus(row[0]): int(row[1]) for row in rows}
+        return {status: found.get(status, 0) for status in DeliveryStatus}
+
+    async def listen(self, wake: Callable[[str], None]) -> None:
+        return None  # one process owns an SQLite outbox: in-process wake-ups suffice
+
+    async def oldest_pending(self) -> float | None:
+        rows = await self._rows("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+_EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
+
+
+def _event(row: Any) -> StoredEvent:
+    return StoredEvent(int(row[0]), float(row[1]), row[2], bytes(row[3]), row[4],
+                       json.loads(row[5]))
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=int(row[0]), event_id=int(row[1]), event_name=row[2], channel=row[3],
+        subscription=row[4], destination=row[5], status=DeliveryStatus(row[6]),
+        attempts=int(row[7]), payload=json.loads(row[8]), created_at=float(row[9]),
+        next_attempt_at=float(row[10]), last_error=row[11], receipt=row[12],
+    )
+
+
+def _filters(status: DeliveryStatus | None, event_id: int | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        clauses.append("d.status = ?")
+        params.append(str(status))
+    if event_id is not None:
+        clauses.append("d.event_id = ?")
+        params.append(event_id)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _replay_filter(delivery_id: int | None, dead: bool,
+                   event_id: int | None) -> tuple[str, list[Any]]:
+    if delivery_id is not None:
+        return "id = ?", [delivery_id]
+    if event_id is not None:
+        return "event_id = ?", [event_id]
+    if dead:
+        return "status = 'dead'", []
+    raise ValueError("replay needs a delivery id, an event id or dead=True")
