@@ -1,0 +1,200 @@
+"""The delivery worker against a real SQLite store and fake senders, with a hand-driven clock."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from notifybot.config import DeliveryConfig
+from notifybot.errors import PermanentDeliveryError, RateLimited, TemporaryDeliveryError
+from notifybot.outbox import Outbox
+from notifybot.store import DeliveryStatus, NewDelivery
+from notifybot.store.sqlite import SQLiteStore
+from notifybot.testing import FakeSender
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> SQLiteStore:
+    db = SQLiteStore(tmp_path / "outbox.db")
+    await db.migrate()
+    yield db  # type: ignore[misc]
+    await db.close()
+
+
+async def enqueue(store: SQLiteStore, sender: FakeSender, n: int, now: float) -> list[int]:
+    ids = []
+    for i in range(n):
+        event_id, _ = await store.add_event("job.updated", b"{}", f"digest-{sender.name}-{i}",
+                                            "application/json", {}, now)
+        await store.route(event_id, [NewDelivery(sender.name, "sub", sender.destination,
+                                                 sender.pace, {"text": f"m{i}"})], now)
+        ids.append(event_id)
+    return ids
+
+
+async def drain_once(outbox: Outbox, clock: Clock) -> int:
+    claimed = await outbox.store.claim(clock(), outbox.settings.lease, 50)
+    for delivery in claimed:
+        await outbox.deliver(delivery)
+    return len(claimed)
+
+
+async def test_a_delivery_is_sent_once_and_recorded_with_its_receipt(store: SQLiteStore) -> None:
+    clock, sender = Clock(), FakeSender("log")
+    await enqueue(store, sender, 1, clock())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(), clock=clock)
+    assert await drain_once(outbox, clock) == 1
+    assert await drain_once(outbox, clock) == 0
+    [row] = await store.list_deliveries()
+    assert (row.status, row.receipt, row.attempts) == (DeliveryStatus.SENT, "fake-1", 1)
+    assert sender.sent == [{"text": "m0"}]
+
+
+async def test_a_temporary_error_is_retried_after_backoff(store: SQLiteStore) -> None:
+    clock, sender = Clock(), FakeSender("log")
+    sender.fail_next(TemporaryDeliveryError("slack: HTTP 500"))
+    await enqueue(store, sender, 1, clock())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(backoff_initial=10), clock=clock)
+    await drain_once(outbox, clock)
+    [row] = await store.list_deliveries()
+    assert row.status == DeliveryStatus.PENDING and row.last_error == "slack: HTTP 500"
+    assert clock.now + 5 <= row.next_attempt_at <= clock.now + 10
+    assert await drain_once(outbox, clock) == 0, "not due yet"
+    clock.now = row.next_attempt_at
+    assert await drain_once(outbox, clock) == 1
+    [row] = await store.list_deliveries()
+    assert (row.status, row.attempts) == (DeliveryStatus.SENT, 2)
+
+
+async def test_a_permanent_error_is_dead_at_once_with_the_reason(store: SQLiteStore) -> None:
+    clock, sender = Clock(), FakeSender("log")
+    sender.fail_next(PermanentDeliveryError("slack: channel_not_found"))
+    await enqueue(store, sender, 1, clock())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(), clock=clock)
+    await drain_once(outbox, clock)
+    clock.now += 10_000
+    assert await drain_once(outbox, clock) == 0
+    [row] = await store.list_deliveries()
+    assert (row.status, row.last_error) == (DeliveryStatus.DEAD, "slack: channel_not_found")
+    assert sender.attempts == 1
+
+
+async def test_max_attempts_turns_a_failing_delivery_dead(store: SQLiteStore) -> None:
+    clock, sender = Clock(), FakeSender("log")
+    sender.fail_next(*[TemporaryDeliveryError("timeout")] * 3)
+    await enqueue(store, sender, 1, clock())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(max_attempts=3), clock=clock)
+    for _ in range(3):
+        await drain_once(outbox, clock)
+        clock.now += 10_000
+    [row] = await store.list_deliveries()
+    assert row.status == DeliveryStatus.DEAD
+    assert row.last_error == "timeout (gave up after 3 attempts)"
+
+
+async def test_rate_limit_parks_the_destination_for_retry_after(store: SQLiteStore) -> None:
+    clock, sender = Clock(), FakeSender("chat", pace=1.0)
+    sender.fail_next(RateLimited("slack: ratelimited", retry_after=30))
+    await enqueue(store, sender, 2, clock())
+    outbox = Outbox(store, {"chat": sender}, DeliveryConfig(), clock=clock)
+    await drain_once(outbox, clock)
+    clock.now += 29
+    assert await drain_once(outbox, clock) == 0, "the whole destination waits"
+    clock.now += 1
+    assert await drain_once(outbox, clock) == 1
+    clock.now += 1
+    assert await drain_once(outbox, clock) == 1
+    assert [p["text"] for p in sender.sent] == ["m0", "m1"], "order kept across the wait"
+    [second, first] = await store.list_deliveries()
+    assert first.attempts == 2 and first.status == DeliveryStatus.SENT
+
+
+async def test_a_paced_destination_gets_one_message_per_interval_in_order(
+    store: SQLiteStore,
+) -> None:
+    clock, sender = Clock(), FakeSender("slack", pace=1.0)
+    await enqueue(store, sender, 5, clock())
+    outbox = Outbox(store, {"slack": sender}, DeliveryConfig(), clock=clock)
+    per_tick = []
+    for _ in range(5):
+        per_tick.append(await drain_once(outbox, clock))
+        per_tick.append(await drain_once(outbox, clock))
+        clock.now += 1.0
+    assert per_tick == [1, 0] * 5
+    assert [p["text"] for p in sender.sent] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+async def test_a_delivery_left_sending_by_a_dead_process_returns_after_its_lease(
+    store: SQLiteStore,
+) -> None:
+    clock, sender = Clock(), FakeSender("log")
+    await enqueue(store, sender, 1, clock())
+    settings = DeliveryConfig(lease=60)
+    [claimed] = await store.claim(clock(), settings.lease, 10)  # the process dies here
+    assert claimed.status == DeliveryStatus.SENDING
+    outbox = Outbox(store, {"log": sender}, settings, clock=clock)
+    assert await drain_once(outbox, clock) == 0, "still leased"
+    clock.now += 61
+    assert await drain_once(outbox, clock) == 1
+    assert len(sender.sent) == 1
+
+
+async def test_an_unconfigured_channel_makes_a_dead_delivery(store: SQLiteStore) -> None:
+    clock = Clock()
+    await enqueue(store, FakeSender("gone"), 1, clock())
+    outbox = Outbox(store, {}, DeliveryConfig(), clock=clock)
+    await drain_once(outbox, clock)
+    [row] = await store.list_deliveries()
+    assert row.status == DeliveryStatus.DEAD
+    assert row.last_error == "channel 'gone' is not configured"
+
+
+async def test_run_delivers_what_is_enqueued_and_stop_releases_nothing_twice(
+    store: SQLiteStore,
+) -> None:
+    sender = FakeSender("log")
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    await enqueue(store, sender, 20, 0.0)
+    outbox.wake()
+    async with asyncio.timeout(5):
+        while len(sender.sent) < 20:
+            await asyncio.sleep(0.01)
+    await outbox.stop()
+    await runner
+    counts = await store.counts()
+    assert counts[DeliveryStatus.SENT] == 20 and len(sender.sent) == 20
+
+
+class SlowSender(FakeSender):
+    """Never finishes a send until cancelled: a send in flight at shutdown."""
+
+    async def send(self, payload):  # type: ignore[no-untyped-def]
+        self.attempts += 1
+        await asyncio.Event().wait()
+
+
+async def test_stop_returns_unfinished_sends_to_pending_without_spending_an_attempt(
+    store: SQLiteStore,
+) -> None:
+    sender = SlowSender("slow")
+    await enqueue(store, sender, 1, 0.0)
+    outbox = Outbox(store, {"slow": sender}, DeliveryConfig(poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    async with asyncio.timeout(5):
+        while sender.attempts == 0:
+            await asyncio.sleep(0.01)
+    await outbox.stop(grace=0.1)
+    await runner
+    [row] = await store.list_deliveries()
+    assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 0)
