@@ -73,12 +73,10 @@ async def test_wait_for_messages() -> None:
 async def test_stop_cuts_a_delayed_answer_short() -> None:
     tg = TelegramStandIn()
     await tg.start()
-    tg.delay_next(60)
-    request = asyncio.create_task(post(tg, "getMe"))
     tg.delay_next(60, method="getMe")
+    request = asyncio.create_task(post(tg, "getMe"))
     async with asyncio.timeout(5):
-        while not tg.calls:  # the request has reached the handler
-            await asyncio.sleep(0.01)
+        await tg.wait_for_calls(1)  # the request is in the handler, waiting
         await tg.stop()
         status, body = await request
     assert (status, body["result"]["is_bot"]) == (200, True)

@@ -1,0 +1,269 @@
+"""The Telegram channel: one ``sendMessage`` per delivery through python-telegram-bot.
+
+A standalone :class:`telegram.Bot` (no ``Application``, no rate limiter, no retries)
+talks to ``base_url``; the outbox paces and retries. :func:`classify` maps every
+``telegram.error`` to a notifybot delivery error.
+
+The bot token is part of every request URL, so three things keep it out of sight:
+exception chains are cut (``raise ... from None``), reasons are scrubbed of URLs and
+the token, and a log filter redacts it from httpx's ``HTTP Request: POST <url>`` lines
+and PTB's ``Set Bot API URL`` debug line.
+"""
+
+from __future__ import annotations
+
+import datetime as dtm
+import logging
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from notifybot.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RateLimited,
+    TemporaryDeliveryError,
+)
+from notifybot.secret import Secret
+
+from .base import Receipt, require
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_TIMEOUT = 10.0
+PRIVATE_PACE = 1.0  # Telegram: about one message per second in one chat
+GROUP_PACE = 3.0  # Telegram: at most 20 messages per minute in one group or channel
+REASON_LIMIT = 200
+
+_CHAT_ID = re.compile(r"-?\d+|@[A-Za-z]\w{3,}")
+_URL = re.compile(r"\w+://\S+")
+_TOKEN_SHAPE = re.compile(r"\d{3,}:[\w-]{20,}")
+# PTB appends the whole response body to the message of an error without JSON.
+_BODY_NOTE = ". Parsing the server response"
+
+
+class TelegramSender:
+    """Sends one HTML message to one chat per :meth:`send`."""
+
+    kind = "telegram"
+
+    def __init__(self, name: str, *, token: Secret, chat_id: int | str, base_url: str,
+                 timeout: float, pace: float) -> None:
+        self.name = name
+        self.chat_id = chat_id
+        self.destination = f"telegram:{base_url}:{chat_id}"
+        self.pace = pace
+        self.timeout = timeout
+        self._token = token
+        _REDACT.tokens.add(token.reveal())  # before Bot(): its constructor logs the URL
+        self._requests = (_request(timeout), _request(timeout))
+        self._bot = Bot(token.reveal(), base_url=base_url, base_file_url=_file_url(base_url),
+                        request=self._requests[0], get_updates_request=self._requests[1])
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"TelegramSender(name={self.name!r}, destination={self.destination!r})"
+
+    async def open(self) -> None:
+        """Start the HTTP client and call ``getMe``; a failure is logged, not raised.
+
+        The server must start even while Telegram is unreachable or the token is
+        wrong: the next :meth:`send` tries ``getMe`` again and reports the error
+        against the delivery, where the outbox can retry or dead-letter it.
+        """
+        try:
+            await self._initialize()
+        except DeliveryError as exc:
+            log.warning("telegram channel %s: getMe failed at startup: %s", self.name, exc.reason)
+
+    async def close(self) -> None:
+        """Close the HTTP clients (PTB's ``shutdown`` makes no API call)."""
+        await self._bot.shutdown()
+        # Bot.shutdown skips them unless initialize() ran, but check() may have used them.
+        for request in self._requests:
+            await request.shutdown()
+        self._ready = False
+
+    async def send(self, payload: Mapping[str, Any]) -> Receipt:
+        """One ``sendMessage``; the receipt detail is the new ``message_id``."""
+        await self._initialize()
+        try:
+            message = await self._bot.send_message(
+                chat_id=self.chat_id, text=payload["text"], parse_mode=payload.get("parse_mode"),
+                link_preview_options=LinkPreviewOptions(is_disabled=True))
+        except TelegramError as exc:
+            # ``from None``: the chained PTB exception may quote the token or URL.
+            raise self._classify(exc) from None
+        return Receipt(str(message.message_id))
+
+    async def check(self) -> str:
+        """``getMe``: proves the token without sending anything; returns the bot's name."""
+        try:
+            user = await self._bot.get_me()
+        except TelegramError as exc:
+            raise self._classify(exc) from None
+        return f"@{user.username} (id {user.id}), chat {self.chat_id}"
+
+    async def _initialize(self) -> None:
+        if self._ready:
+            return
+        try:
+            await self._bot.initialize()
+        except TelegramError as exc:
+            raise self._classify(exc) from None
+        self._ready = True
+
+    def _classify(self, exc: TelegramError) -> DeliveryError:
+        return classify(exc, timeout=self.timeout, token=self._token.reveal())
+
+
+def classify(exc: TelegramError, *, timeout: float | None = None,
+             token: str = "") -> DeliveryError:
+    """The delivery error for one python-telegram-bot exception.
+
+    Order matters: ``BadRequest`` and ``TimedOut`` are subclasses of ``NetworkError``.
+    """
+    text = _scrub(exc.message, token)
+    if isinstance(exc, RetryAfter):
+        seconds = retry_after_seconds(exc)
+        return RateLimited(f"telegram: Too Many Requests: retry after {seconds:g}", seconds)
+    if isinstance(exc, ChatMigrated):
+        return PermanentDeliveryError(
+            f"telegram: group migrated to a supergroup; set chat_id = \"{exc.new_chat_id}\"")
+    if isinstance(exc, InvalidToken):
+        return PermanentDeliveryError(_invalid_token_reason(exc))
+    if isinstance(exc, Forbidden):
+        return PermanentDeliveryError(f"telegram: {_prefixed('Forbidden', text)}")
+    if isinstance(exc, BadRequest):
+        # PTB strips "Bad Request: " and capitalises; put Telegram's wording back.
+        return PermanentDeliveryError(f"telegram: Bad Request: {text[:1].lower()}{text[1:]}")
+    if isinstance(exc, TimedOut):
+        after = f" after {timeout:g}s" if timeout is not None else ""
+        return TemporaryDeliveryError(f"telegram: timeout{after}")
+    if isinstance(exc, NetworkError):
+        return TemporaryDeliveryError(f"telegram: network error: {text}")
+    return TemporaryDeliveryError(f"telegram: {_prefixed(type(exc).__name__, text)}")
+
+
+def _invalid_token_reason(exc: InvalidToken) -> str:
+    # Never echo the message: ``Bot.initialize`` re-raises with the token in it, keeping
+    # the API's answer in ``__cause__``. 401 is a bad token; 404 a malformed token or a
+    # base_url that is not a Bot API.
+    answer = exc.__cause__ if isinstance(exc.__cause__, InvalidToken) else exc
+    if "not found" in answer.message.lower():
+        return "telegram: invalid token or base_url (Not Found)"
+    return "telegram: invalid token (Unauthorized)"
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """``exc.retry_after`` in seconds, whatever ``PTB_TIMEDELTA`` says.
+
+    PTB returns a ``timedelta`` when ``PTB_TIMEDELTA=1`` and otherwise an ``int``
+    plus a deprecation warning; both are accepted and the warning is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    if isinstance(value, dtm.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def build(name: str, options: Mapping[str, Any]) -> TelegramSender:
+    """A sender from the channel's TOML table; a bad option raises ConfigError naming it."""
+    token = require(options, "token", channel=name, kind=Secret)
+    if not token:
+        raise ConfigError("a telegram channel needs 'token'", key=f"channels.{name}.token")
+    chat_id = _chat_id(name, options.get("chat_id"))
+    base_url = options.get("base_url", DEFAULT_BASE_URL)
+    if not isinstance(base_url, str) or not re.match(r"https?://[^/\s]+", base_url):
+        raise ConfigError("must be an http(s) URL such as \"https://api.telegram.org/bot\"",
+                          key=f"channels.{name}.base_url")
+    default_pace = GROUP_PACE if str(chat_id)[:1] in "-@" else PRIVATE_PACE
+    return TelegramSender(
+        name, token=token, chat_id=chat_id, base_url=base_url,
+        timeout=_seconds(name, options, "timeout", DEFAULT_TIMEOUT, minimum=0.001),
+        pace=_seconds(name, options, "pace", default_pace, minimum=0.0))
+
+
+def _chat_id(name: str, value: Any) -> int | str:
+    key = f"channels.{name}.chat_id"
+    if value is None or value == "":
+        raise ConfigError("a telegram channel needs 'chat_id'", key=key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _CHAT_ID.fullmatch(value.strip()):
+        return value.strip()
+    raise ConfigError("must be a numeric chat id (\"-1001234567890\") or \"@channelname\"",
+                      key=key)
+
+
+def _seconds(name: str, options: Mapping[str, Any], key: str, default: float, *,
+             minimum: float) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        bound = "a positive" if minimum > 0 else "a non-negative"
+        raise ConfigError(f"must be {bound} number of seconds", key=f"channels.{name}.{key}")
+    return float(value)
+
+
+def _request(timeout: float) -> HTTPXRequest:
+    return HTTPXRequest(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
+                        pool_timeout=timeout)
+
+
+def _file_url(base_url: str) -> str:
+    # Files are never downloaded, but keep the file root beside the API root.
+    return base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
+
+
+def _scrub(text: str, token: str) -> str:
+    text = text.split(_BODY_NOTE, 1)[0]
+    if token:
+        text = text.replace(token, "***")
+    text = _TOKEN_SHAPE.sub("***", _URL.sub("<url>", text))
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
+
+
+def _prefixed(prefix: str, text: str) -> str:
+    return text if text.lower().startswith(prefix.lower()) else f"{prefix}: {text}"
+
+
+class _Redact(logging.Filter):
+    """Replaces bot tokens in the log lines of loggers that print request URLs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = message
+        for token in self.tokens:
+            hidden = hidden.replace(token, "***")
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+# A logger's filters see only records logged on that very logger, so name each one.
+_REDACT = _Redact()
+for _logger in ("httpx", "telegram.Bot"):
+    logging.getLogger(_logger).addFilter(_REDACT)
