@@ -8,6 +8,7 @@ nothing: a delivery left in ``sending`` returns to ``pending`` when its lease en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -49,10 +50,8 @@ class Outbox:
                 task.add_done_callback(self._done)
             if not claimed:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
-                except TimeoutError:
-                    pass
 
     def _done(self, task: asyncio.Task[None]) -> None:
         for delivery_id, running in list(self._in_flight.items()):

@@ -14,6 +14,7 @@ so an event whose routing was interrupted is routed again at the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -123,7 +124,5 @@ class Pipeline:
         while True:
             self._wake.clear()
             await self.route_pending()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll_interval)
-            except TimeoutError:
-                pass

@@ -150,13 +150,14 @@ class SQLiteStore:
                 return []
             marks = ",".join("?" * len(ids))
             await db.execute(
-                f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "  # noqa: S608
+                f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
                 f"lease_until = ?, updated_at = ? WHERE id IN ({marks})", (now + lease, now, *ids))
             await db.execute(
                 "UPDATE destinations SET next_allowed_at = ? + pace WHERE pace > 0 AND key IN "
-                f"(SELECT destination FROM deliveries WHERE id IN ({marks}))", (now, *ids))
+                f"(SELECT destination FROM deliveries WHERE id IN ({marks}))",
+                (now, *ids))
             async with db.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "  # noqa: S608
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
                 f"WHERE d.id IN ({marks}) ORDER BY d.id", ids,
             ) as cur:
                 return [_delivery(row) for row in await cur.fetchall()]
@@ -203,7 +204,7 @@ class SQLiteStore:
                       now: float) -> None:
         async with self._tx() as db:
             await db.execute(
-                f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = ? "  # noqa: S608
+                f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = ? "
                 "WHERE id = ? AND status = 'sending'", (*params, now, delivery_id))
 
     async def release(self, delivery_ids: Sequence[int], now: float) -> None:
@@ -212,7 +213,7 @@ class SQLiteStore:
         marks = ",".join("?" * len(delivery_ids))
         async with self._tx() as db:
             await db.execute(
-                "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), "  # noqa: S608
+                "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), "
                 f"lease_until = NULL, updated_at = ? WHERE status = 'sending' AND id IN ({marks})",
                 (now, *delivery_ids))
 
@@ -220,7 +221,7 @@ class SQLiteStore:
                               event_id: int | None = None) -> list[Delivery]:
         where, params = _filters(status, event_id)
         rows = await self._rows(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "  # noqa: S608
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
             f"{where} ORDER BY d.id DESC LIMIT ?", (*params, limit))
         return [_delivery(row) for row in rows]
 
@@ -230,7 +231,7 @@ class SQLiteStore:
         where, params = _replay_filter(delivery_id, dead, event_id)
         async with self._tx() as db:
             cursor = await db.execute(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "  # noqa: S608
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
                 f"created_at = ?, updated_at = ? WHERE status IN ('dead', 'pending') AND {where}",
                 (now, now, now, *params))
             return int(cursor.rowcount)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from notifybot.config import load
 from notifybot.store import DeliveryStatus
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
+from tests.polling import eventually
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -49,10 +49,9 @@ class Harness:
                                       headers={"Content-Type": content_type})
 
     async def wait_sent(self, channel: str, count: int) -> list[Any]:
-        async with asyncio.timeout(5):
-            while len(self.senders[channel].sent) < count:
-                await asyncio.sleep(0.01)
-        return self.senders[channel].sent
+        sent = self.senders[channel].sent
+        await eventually(lambda: len(sent) >= count, what=f"{count} message(s) to {channel}")
+        return sent
 
 
 @pytest.fixture
@@ -160,9 +159,10 @@ async def test_healthz_reports_the_outbox(harness: Harness) -> None:
     assert response.status_code == 200
     body = await response.get_json()
     assert body["status"] == "ok"
-    async with asyncio.timeout(5):
-        while (await harness.store.counts())[DeliveryStatus.SENT] < 1:
-            await asyncio.sleep(0.01)
+    async def sent() -> bool:
+        return (await harness.store.counts())[DeliveryStatus.SENT] >= 1
+
+    await eventually(sent, what="the delivery recorded as sent")
 
 
 async def test_an_unknown_path_answers_json_404(harness: Harness) -> None:

@@ -13,6 +13,7 @@ from notifybot.outbox import Outbox
 from notifybot.store import DeliveryStatus, NewDelivery
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
+from tests.polling import eventually
 
 
 class Clock:
@@ -115,7 +116,7 @@ async def test_rate_limit_parks_the_destination_for_retry_after(store: SQLiteSto
     clock.now += 1
     assert await drain_once(outbox, clock) == 1
     assert [p["text"] for p in sender.sent] == ["m0", "m1"], "order kept across the wait"
-    [second, first] = await store.list_deliveries()
+    [_, first] = await store.list_deliveries()
     assert first.attempts == 2 and first.status == DeliveryStatus.SENT
 
 
@@ -167,9 +168,7 @@ async def test_run_delivers_what_is_enqueued_and_stop_releases_nothing_twice(
     runner = asyncio.create_task(outbox.run())
     await enqueue(store, sender, 20, 0.0)
     outbox.wake()
-    async with asyncio.timeout(5):
-        while len(sender.sent) < 20:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: len(sender.sent) >= 20, what="20 deliveries")
     await outbox.stop()
     await runner
     counts = await store.counts()
@@ -191,9 +190,7 @@ async def test_stop_returns_unfinished_sends_to_pending_without_spending_an_atte
     await enqueue(store, sender, 1, 0.0)
     outbox = Outbox(store, {"slow": sender}, DeliveryConfig(poll_interval=0.05))
     runner = asyncio.create_task(outbox.run())
-    async with asyncio.timeout(5):
-        while sender.attempts == 0:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: sender.attempts > 0, what="the send to start")
     await outbox.stop(grace=0.1)
     await runner
     [row] = await store.list_deliveries()
