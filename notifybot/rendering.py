@@ -37,7 +37,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ConfigError
 from .events import Event
-from .formatting import one_line
+from .formatting import one_line, truncate
 from .messages import ChangeRow, Fact, Message
 from .statuses import StatusLabels
 
@@ -47,6 +47,7 @@ SHIPPED_TEMPLATES = next(
     Path(__file__).parent / "message_templates",
 )
 DEFAULT_TEMPLATE = "default"
+VALUE_LIMIT = 300  # characters of one interpolated value
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
 _FIELD_NAMES = {
     "JOB_NAME": "Job name", "OUT_DATE": "Out", "JOB_DATE": "Starts", "JOB_END": "Ends",
@@ -193,10 +194,13 @@ def _display(value: object) -> str:
 
 def _finalize(value: object) -> object:
     # Every interpolated value is folded to one line, so payload text cannot add
-    # lines (fake "Label: value" facts) to a template's output.
+    # lines (fake "Label: value" facts) to a template's output, and cut short, so one
+    # 5,000-character name cannot push the rest of a summary out of sight.
     if isinstance(value, ChainableUndefined) or value is None:
         return ""
-    return one_line(_display(value)) if not isinstance(value, int | float) else value
+    if isinstance(value, int | float):
+        return value
+    return truncate(one_line(_display(value)), VALUE_LIMIT)
 
 
 def _split_details(text: str) -> tuple[tuple[Fact, ...], tuple[str, ...]]:

@@ -1,0 +1,108 @@
+"""Stand-ins for Slack, Telegram and SMTP on loopback, and a configuration that points at them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.service import Service
+from tests.standins.slack_api import SlackStandIn
+from tests.standins.smtp import SMTPStandIn, make_certificate
+from tests.standins.telegram_api import PRIVATE_CHAT, TelegramStandIn
+
+SAMPLES = Path(__file__).parents[2] / "samples"
+SMTP_USER, SMTP_PASSWORD = "notifybot", "smtp-secret-password"
+SLACK_CHANNEL = "C0GENERAL"
+
+CONFIG = """
+[server]
+database = "sqlite:///{db}"
+timezone = "Europe/London"
+
+[hirehop]
+export_key = "${{HIREHOP_EXPORT_KEY}}"
+
+[delivery]
+backoff_initial = 0.2
+backoff_max = 1.0
+poll_interval = 0.1
+
+[channels.log]
+type = "console"
+  [[channels.log.subscriptions]]
+  events = ["*"]
+
+[channels.team]
+type = "slack"
+token = "${{SLACK_BOT_TOKEN}}"
+channel = "{slack_channel}"
+base_url = "{slack_url}"
+timeout = 3
+pace = {pace}
+  [[channels.team.subscriptions]]
+  events = ["job.*"]
+
+[channels.warehouse]
+type = "telegram"
+token = "${{TELEGRAM_BOT_TOKEN}}"
+chat_id = "{chat_id}"
+base_url = "{telegram_url}"
+timeout = 3
+pace = {pace}
+  [[channels.warehouse.subscriptions]]
+  events = ["job.status.updated", "contact.*"]
+
+[channels.oncall]
+type = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "starttls"
+ca_file = "{ca_file}"
+username = "${{SMTP_USER}}"
+password = "${{SMTP_PASSWORD}}"
+from = "notifybot@example.com"
+to = ["oncall@example.com"]
+  [[channels.oncall.subscriptions]]
+  events = ["invoice.*"]
+"""
+
+
+@dataclass
+class StandIns:
+    slack: SlackStandIn
+    telegram: TelegramStandIn
+    smtp: SMTPStandIn
+    tmp: Path
+
+    def config(self, *, pace: float = 0.0, chat_id: int | str = PRIVATE_CHAT) -> Path:
+        assert self.smtp.certificate is not None
+        path = self.tmp / "subscriptions.toml"
+        path.write_text(CONFIG.format(
+            db=self.tmp / "notifybot.db", slack_url=self.slack.base_url,
+            slack_channel=SLACK_CHANNEL, telegram_url=self.telegram.base_url, chat_id=chat_id,
+            smtp_port=self.smtp.port, ca_file=self.smtp.certificate.ca_file, pace=pace))
+        return path
+
+    def service(self, config: Path) -> Service:
+        return Service(config, env={
+            "SLACK_BOT_TOKEN": self.slack.token, "TELEGRAM_BOT_TOKEN": self.telegram.token,
+            "SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD})
+
+
+@pytest.fixture
+async def standins(tmp_path: Path) -> AsyncIterator[StandIns]:
+    certificate = make_certificate(tmp_path)
+    async with (SlackStandIn() as slack, TelegramStandIn() as telegram,
+                SMTPStandIn(certificate=certificate, users={SMTP_USER: SMTP_PASSWORD}) as smtp):
+        yield StandIns(slack, telegram, smtp, tmp_path)
+
+
+@pytest.fixture
+async def service(standins: StandIns) -> AsyncIterator[Service]:
+    running = await standins.service(standins.config()).start()
+    yield running
+    if running.process is not None and running.process.poll() is None:
+        await running.terminate()
