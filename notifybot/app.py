@@ -9,42 +9,67 @@ whatever is unfinished returns to ``pending``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .channels import Sender, build_sender
 from .config import Config
-from .errors import WebhookRejected
+from .errors import ConfigError, WebhookRejected
+from .metrics import Metrics
 from .outbox import Outbox
 from .pipeline import Pipeline
+from .reload import Reloader
+from .rendering import Renderer
 from .store import Store, open_store
+from .watchdog import Watchdog
 
 log = logging.getLogger("notifybot.app")
 
 
-def create_app(config: Config, store: Store | None = None,
-               senders: dict[str, Sender] | None = None) -> Quart:
-    """A Quart app serving ``config``; ``store`` and ``senders`` may be given by tests."""
+def create_app(config: Config, *, store: Store | None = None,
+               senders: dict[str, Sender] | None = None, renderer: Renderer | None = None,
+               config_path: Path | None = None, watch_interval: float = 1.0) -> Quart:
+    """A Quart app serving ``config``.
+
+    ``store``, ``senders`` and ``renderer`` may be given (tests); with
+    ``config_path`` the file and the templates are watched and reloaded on change.
+    """
     app = Quart("notifybot")
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     store = store or open_store(config.server.database)
     senders = senders if senders is not None else {
         name: build_sender(name, chan.options) for name, chan in config.channels.items()}
-    outbox = Outbox(store, senders, config.delivery)
-    pipeline = Pipeline(config, store, senders, on_enqueued=outbox.wake)
+    metrics = Metrics()
+    outbox = Outbox(store, senders, config.delivery, metrics=metrics)
+    pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
+                        on_enqueued=outbox.wake)
+    reloader = Reloader(config_path or config.path, pipeline, outbox, senders, metrics)
     app.extensions["notifybot"] = pipeline
+    app.extensions["notifybot.reloader"] = reloader
     tasks: list[asyncio.Task[None]] = []
+
+    def wake(kind: str) -> None:
+        (pipeline.wake if kind == "events" else outbox.wake)()
 
     @app.before_serving
     async def start() -> None:
         await store.migrate()
         for sender in senders.values():
             await sender.open()
+        await store.listen(wake)
         tasks.append(asyncio.create_task(pipeline.run_router(config.delivery.poll_interval)))
         tasks.append(asyncio.create_task(outbox.run()))
+        if config_path is not None:
+            tasks.append(asyncio.create_task(reloader.watch(watch_interval)))
+        if config.watchdog is not None:
+            watchdog = Watchdog(config.watchdog, pipeline, started_at=pipeline.clock())
+            tasks.append(asyncio.create_task(watchdog.run()))
         log.info("serving %s on %s with %d channel(s)", config.server.webhook_path,
                  config.server.bind, len(senders))
 
@@ -54,9 +79,26 @@ def create_app(config: Config, store: Store | None = None,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await reloader.close()
         for sender in senders.values():
             await sender.close()
         await store.close()
+
+    @app.get("/metrics")
+    async def metrics_page() -> Response:
+        body = await metrics.render(store, pipeline.clock())
+        return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/-/reload")
+    async def reload() -> tuple[Response, int]:
+        if not _loopback(request.remote_addr):
+            return _error(403, "reload is only accepted from loopback")
+        try:
+            new = await reloader.reload("POST /-/reload")
+        except ConfigError as exc:
+            return _error(400, f"refused, still running the last good configuration: {exc}")
+        return jsonify({"reloaded": True, "channels": len(new.channels),
+                        "subscriptions": len(new.index.all)}), 200
 
     @app.post(config.server.webhook_path)
     async def webhook() -> tuple[Response, int]:
@@ -94,6 +136,13 @@ def create_app(config: Config, store: Store | None = None,
         return _error(405, "method not allowed")
 
     return app
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _error(status: int, reason: str) -> tuple[Response, int]:

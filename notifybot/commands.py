@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -23,22 +24,15 @@ from .events import parse_event
 from .formatting import FORMATTERS
 from .ingest import decode
 from .messages import Fact, Message
-from .pipeline import renderer_for
-from .rendering import check_templates
+from .pipeline import prepare
+from .reload import Reloader
 from .store import DeliveryStatus, open_store
-
-
-def verified_config(args: argparse.Namespace) -> tuple[Config, int]:
-    """The configuration, with every template compiled; (config, templates checked)."""
-    config = load(args.config)
-    chosen = sorted({s.template for s in config.index.all if s.template})
-    return config, check_templates(renderer_for(config), chosen)
 
 
 async def serve(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
-    config, _ = verified_config(args)
-    app = create_app(config)
+    config, renderer, _ = prepare(args.config)
+    app = create_app(config, renderer=renderer, config_path=args.config)
     hypercorn = HypercornConfig()
     hypercorn.bind = [args.bind or config.server.bind]
     hypercorn.accesslog = None
@@ -48,12 +42,19 @@ async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloader: Reloader = app.extensions["notifybot.reloader"]
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(reloader)))
     await hypercorn_serve(app, hypercorn, shutdown_trigger=stop.wait)
     return 0
 
 
+async def _reload(reloader: Reloader) -> None:
+    with contextlib.suppress(ConfigError):  # logged by the reloader; the last good config stays
+        await reloader.reload("SIGHUP")
+
+
 async def check(args: argparse.Namespace) -> int:
-    config, templates = verified_config(args)
+    config, _, templates = prepare(args.config)
     subs = len(config.index.all)
     print(f"{args.config}: OK: {len(config.channels)} channel(s), {subs} subscription(s), "
           f"{templates} template(s), database {_database_kind(config)}")
@@ -64,13 +65,12 @@ async def check(args: argparse.Namespace) -> int:
 
 
 async def preview(args: argparse.Namespace) -> int:
-    config, _ = verified_config(args)
+    config, renderer, _ = prepare(args.config)
     try:
         payload = decode(args.event_file.read_bytes())
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(args.event_file)) from None
     event = parse_event(payload)
-    renderer = renderer_for(config)
     print(f"event {event.name}" + (f", job {event.job}" if event.job else ""))
     for verdict in config.index.explain(event):
         sub = verdict.subscription

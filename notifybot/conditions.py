@@ -44,13 +44,18 @@ class Condition:
     def describe(self) -> str:
         if self.op in ("exists", "changed"):
             return f"{self.path} {self.op if self.value else 'not ' + self.op}"
+        if isinstance(self.value, re.Pattern):
+            return f"{self.path} matches {self.value.pattern!r}"
+        if isinstance(self.value, tuple):
+            return f"{self.path} {self.op} {list(self.value)!r}"
         return f"{self.path} {self.op} {self.value!r}"
 
     def holds(self, event: Event, labels: StatusLabels) -> bool:
         """Whether the event satisfies this condition."""
         if self.op == "changed":
             change = event.change(_field_name(self.path))
-            changed = change is not None and change.before != change.after
+            table = labels.for_event(event.name) if _field_name(self.path) == "STATUS" else None
+            changed = change is not None and not _equal(change.before, change.after, table)
             return changed == bool(self.value)
         actual = lookup(event.payload, self.path)
         if self.op == "exists":
@@ -85,8 +90,10 @@ def compile_conditions(
         path_key = f"{key}.{path}"
         if not isinstance(path, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", path):
             raise ConfigError("a path is dotted names such as data.COMPANY", where=where, key=path_key)
+        tabled = isinstance(spec, Mapping)
         for op, value in _tests(spec, where, path_key):
-            conditions.append(_condition(path, op, value, labels, where, f"{path_key}.{op}"))
+            op_key = f"{path_key}.{op}" if tabled else path_key
+            conditions.append(_condition(path, op, value, labels, where, op_key))
     return tuple(conditions)
 
 
@@ -148,7 +155,10 @@ def _check_literal(path: str, value: Any, labels: StatusLabels, where: str, key:
 
 def _compare(op: str, actual: Any, expected: Any, table: StatusTable | None) -> bool:
     if op == "matches":
-        return isinstance(expected, re.Pattern) and bool(expected.search(_as_text(actual)))
+        if not isinstance(expected, re.Pattern):
+            return False
+        texts = [_as_text(actual)] + ([table.label(actual)] if table is not None else [])
+        return any(expected.search(text) for text in texts)
     if op in ("in", "not_in"):
         found = any(_equal(actual, item, table) for item in expected)
         return found if op == "in" else not found
@@ -168,7 +178,7 @@ def _equal(actual: Any, expected: Any, table: StatusTable | None) -> bool:
         if a is not None and b is not None:
             return a == b
     if isinstance(actual, bool) or isinstance(expected, bool):
-        return _as_text(actual).casefold() == _as_text(expected).casefold()
+        return _truth(actual) is not None and _truth(actual) == _truth(expected)
     a_num, b_num = _number(actual), _number(expected)
     if a_num is not None and b_num is not None:
         return a_num == b_num
@@ -183,6 +193,8 @@ def _ordered(actual: Any, expected: Any, table: StatusTable | None) -> tuple[Any
     a_num, b_num = _number(actual), _number(expected)
     if a_num is not None and b_num is not None:
         return a_num, b_num
+    if b_num is not None:
+        return None, b_num  # a number threshold never holds for text such as "" (TypeError)
     return _as_text(actual), _as_text(expected)
 
 
@@ -197,6 +209,17 @@ def _number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _truth(value: Any) -> bool | None:
+    """HireHop's flags come as true/false, 1/0 or "1"/"0"; anything else is no boolean."""
+    if isinstance(value, bool):
+        return value
+    number = _number(value)
+    if number in (0.0, 1.0):
+        return number == 1.0
+    text = _as_text(value).strip().casefold()
+    return {"true": True, "false": False}.get(text)
 
 
 def _as_text(value: Any) -> str:

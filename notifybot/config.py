@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +28,9 @@ from .statuses import StatusLabels, to_code
 SECRET_KEYS = frozenset({"token", "password", "username", "export_key"})
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!\-]+(\.[A-Za-z0-9_*?\[\]!\-]+)*$")
-_SECTIONS = {"server", "hirehop", "delivery", "channels"}
+_SECTIONS = {"server", "hirehop", "delivery", "channels", "watchdog"}
+_WATCHDOG_KEYS = {"channel", "quiet_after", "hours", "days"}
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SERVER_KEYS = {"bind", "webhook_path", "database", "timezone", "templates", "max_body_bytes"}
 _HIREHOP_KEYS = {"export_key", "base_url", "job_status", "invoice_status"}
 _SUBSCRIPTION_KEYS = {"name", "events", "when", "unless", "template"}
@@ -37,7 +40,7 @@ _SUBSCRIPTION_KEYS = {"name", "events", "when", "unless", "template"}
 class ServerConfig:
     bind: str = "127.0.0.1:8080"
     webhook_path: str = "/hirehop"
-    database: str = "sqlite:///notifybot.db"
+    database: str = field(default="sqlite:///notifybot.db", repr=False)  # may hold a password
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
     templates: Path | None = None
     max_body_bytes: int = 1024 * 1024
@@ -75,6 +78,17 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class WatchdogConfig:
+    """Alert ``channel`` when no webhook arrived for ``quiet_after`` seconds of working hours."""
+
+    channel: str
+    quiet_after: float = 7200.0
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+    days: frozenset[int] = frozenset(range(5))  # Monday is 0
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
     name: str
     type: str
@@ -90,6 +104,7 @@ class Config:
     delivery: DeliveryConfig
     channels: Mapping[str, ChannelConfig]
     index: SubscriptionIndex = field(repr=False)
+    watchdog: WatchdogConfig | None = None
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -107,7 +122,7 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         return parse(raw, path, os.environ if environ is None else environ)
     except ConfigError as exc:
-        if exc.where is None:
+        if not exc.where:
             exc.where = where
         raise ConfigError(exc.message, where=exc.where, key=exc.key) from None
 
@@ -121,7 +136,9 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     delivery = _delivery(_table(doc, "delivery"))
     chans = _channels(_table(doc, "channels"), hirehop.labels)
     subs = [sub for chan in chans.values() for sub in chan.subscriptions]
-    return Config(path, server, hirehop, delivery, chans, SubscriptionIndex(subs, hirehop.labels))
+    watchdog = _watchdog(doc.get("watchdog"), chans)
+    return Config(path, server, hirehop, delivery, chans, SubscriptionIndex(subs, hirehop.labels),
+                  watchdog)
 
 
 def _substitute(value: Any, environ: Mapping[str, str], key: str) -> Any:
@@ -133,15 +150,20 @@ def _substitute(value: Any, environ: Mapping[str, str], key: str) -> Any:
             return environ[name]
 
         text = _ENV_REF.sub(replace, value)
-        return Secret(text) if key.rsplit(".", 1)[-1] in SECRET_KEYS else text
+        return Secret(text) if _is_secret(key) else text
     if isinstance(value, Mapping):
         return {k: _substitute(v, environ, f"{key}.{k}" if key else k) for k, v in value.items()}
     if isinstance(value, list):
-        secret_list = key.rsplit(".", 1)[-1] in SECRET_KEYS
-        items = [_substitute(v, environ, key if secret_list else f"{key}.{i}")
-                 for i, v in enumerate(value)]
-        return items
+        return [_substitute(v, environ, f"{key}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _is_secret(key: str) -> bool:
+    """``hirehop.export_key`` (any form) and a channel's ``token``/``password``/``username``."""
+    if key == "hirehop.export_key" or key.startswith(("hirehop.export_key.", "hirehop.export_key[")):
+        return True
+    parts = key.split(".")
+    return len(parts) == 3 and parts[0] == "channels" and parts[2] in SECRET_KEYS
 
 
 def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -246,8 +268,10 @@ def _delivery(table: Mapping[str, Any]) -> DeliveryConfig:
     values = {}
     for name, default in defaults.__dict__.items():
         value = table.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError("must be a positive number", key=f"delivery.{name}")
+        wanted = int if isinstance(default, int) else int | float
+        if isinstance(value, bool) or not isinstance(value, wanted) or value <= 0:
+            kind = "whole number" if isinstance(default, int) else "number"
+            raise ConfigError(f"must be a positive {kind}", key=f"delivery.{name}")
         values[name] = type(default)(value)
     return DeliveryConfig(**values)
 
@@ -319,3 +343,32 @@ def _optional_string(table: Mapping[str, Any], name: str, section: str) -> str |
     if value is not None and (not isinstance(value, str) or not value):
         raise ConfigError("must be a non-empty string", key=f"{section}.{name}")
     return value
+
+
+def _watchdog(table: Any, chans: Mapping[str, ChannelConfig]) -> WatchdogConfig | None:
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError("must be a table", key="watchdog")
+    _reject_unknown(table, _WATCHDOG_KEYS, "watchdog")
+    channel = _string(table, "channel", "watchdog", "")
+    if channel not in chans:
+        raise ConfigError(f"no channel {channel!r}; configured: {', '.join(chans) or 'none'}",
+                          key="watchdog.channel")
+    quiet = table.get("quiet_after", 7200)
+    if isinstance(quiet, bool) or not isinstance(quiet, int | float) or quiet < 60:
+        raise ConfigError("must be a number of seconds, at least 60", key="watchdog.quiet_after")
+    hours = _string(table, "hours", "watchdog", "08:00-18:00")
+    try:
+        start_text, end_text = hours.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError:
+        raise ConfigError("must be HH:MM-HH:MM, e.g. 08:00-18:00", key="watchdog.hours") from None
+    if start >= end:
+        raise ConfigError("the start must be before the end", key="watchdog.hours")
+    days = table.get("days", list(_DAYS[:5]))
+    if not isinstance(days, list) or not days or any(
+            not isinstance(d, str) or d.lower()[:3] not in _DAYS for d in days):
+        raise ConfigError(f"must be a list of days such as {list(_DAYS[:5])}", key="watchdog.days")
+    return WatchdogConfig(channel, float(quiet), start, end,
+                          frozenset(_DAYS.index(d.lower()[:3]) for d in days))

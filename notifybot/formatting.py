@@ -75,26 +75,27 @@ def format_slack(message: Message) -> Payload:
     if lines:
         blocks.append(_slack_section("\n".join(lines)))
     if message.link:
-        link = slack_link(message.link, message.link_label or message.link)
+        link = slack_link(message.link, truncate(one_line(message.link_label or message.link), 200))
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
-    return {"text": truncate(mrkdwn_escape(summary), SLACK_TEXT_LIMIT), "blocks": blocks}
+    return {"text": cut_escaped(mrkdwn_escape(summary), SLACK_TEXT_LIMIT), "blocks": blocks}
 
 
 def _slack_section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut_markup(text)}}
+    return {"type": "section", "text": {"type": "mrkdwn",
+                                        "text": cut_escaped(text, SLACK_SECTION_LIMIT)}}
 
 
 def _slack_field(fact: Fact) -> dict[str, Any]:
-    label = mrkdwn_escape(truncate(one_line(fact.label), 100))
-    value = mrkdwn_escape(truncate(fact.value, SLACK_FIELD_LIMIT - 200))
+    label = cut_escaped(mrkdwn_escape(one_line(fact.label)), 100)
+    value = cut_escaped(mrkdwn_escape(fact.value), SLACK_FIELD_LIMIT - len(label) - 3)
     return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
 
 
-def _cut_markup(text: str) -> str:
-    """Cut escaped mrkdwn to the section limit without splitting an ``&amp;`` entity."""
-    if len(text) <= SLACK_SECTION_LIMIT:
+def cut_escaped(text: str, limit: int) -> str:
+    """Cut already-escaped text to ``limit`` characters without splitting an ``&amp;`` entity."""
+    if len(text) <= limit:
         return text
-    cut = text[: SLACK_SECTION_LIMIT - 1]
+    cut = text[: limit - 1]
     amp = cut.rfind("&")
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 
 from .channels import Sender
 from .config import DeliveryConfig
-from .errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from .errors import DeliveryError, PermanentDeliveryError, RateLimited, TemporaryDeliveryError
+from .metrics import Metrics
 from .retry import RetryPolicy
 from .store import Delivery, Store
 
@@ -26,11 +27,12 @@ class Outbox:
     """Runs beside the HTTP server; ``wake()`` says new work was enqueued."""
 
     def __init__(self, store: Store, senders: Mapping[str, Sender], settings: DeliveryConfig,
-                 *, clock: Callable[[], float] = time.time) -> None:
+                 *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.senders = senders
         self.settings = settings
         self.policy = RetryPolicy(settings)
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -38,6 +40,10 @@ class Outbox:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def reconfigure(self, settings: DeliveryConfig) -> None:
+        """New retry settings from the next attempt on."""
+        self.settings, self.policy = settings, RetryPolicy(settings)
 
     async def run(self) -> None:
         """Claim and deliver until :meth:`stop`; polls as a safety net between wake-ups."""
@@ -89,7 +95,10 @@ class Outbox:
             log.exception("unexpected error from channel %s", delivery.channel, extra=fields)
             await self._failed(delivery, TemporaryDeliveryError(type(exc).__name__), fields)
             return
-        await self.store.mark_sent(delivery.id, receipt.detail, self.clock())
+        now = self.clock()
+        await self.store.mark_sent(delivery.id, receipt.detail, now)
+        self.metrics.deliveries.labels(channel=delivery.channel, outcome="sent", reason="").inc()
+        self.metrics.latency.labels(channel=delivery.channel).observe(max(0.0, now - delivery.created_at))
         log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
 
     async def _failed(self, delivery: Delivery, error: DeliveryError,
@@ -97,6 +106,11 @@ class Outbox:
         now = self.clock()
         decision = self.policy.decide(error, attempts=delivery.attempts,
                                       created_at=delivery.created_at, now=now)
+        outcome = "dead" if decision.retry_at is None else "retry"
+        self.metrics.deliveries.labels(channel=delivery.channel, outcome=outcome,
+                                       reason=error.reason[:100]).inc()
+        if isinstance(error, RateLimited):
+            self.metrics.rate_limited.labels(channel=delivery.channel).inc()
         if decision.retry_at is None:
             await self.store.mark_dead(delivery.id, decision.reason, now)
             log.warning("delivery dead: %s", decision.reason,

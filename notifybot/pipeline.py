@@ -17,16 +17,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .channels import Sender
-from .config import Config
-from .errors import ConfigError
+from .config import Config, load
+from .errors import ConfigError, WebhookRejected
 from .events import Event, parse_event
 from .formatting import FORMATTERS
 from .ingest import accept, decode, safe_headers
-from .rendering import Renderer
+from .matching import Subscription
+from .metrics import Metrics
+from .rendering import Renderer, check_templates
 from .store import NewDelivery, Store, StoredEvent
 
 log = logging.getLogger("notifybot.pipeline")
@@ -45,12 +48,24 @@ def renderer_for(config: Config) -> Renderer:
                     base_url=config.hirehop.base_url, user_templates=config.server.templates)
 
 
-def plan(event: Event, config: Config, renderer: Renderer,
+def prepare(path: str | Path) -> tuple[Config, Renderer, int]:
+    """Load a configuration and compile every template: (config, renderer, templates checked).
+
+    Raises ConfigError naming file and key (or template line). The renderer holds
+    every template compiled, so later edits on disk change nothing until a reload.
+    """
+    config = load(path)
+    renderer = renderer_for(config)
+    chosen = sorted({s.template for s in config.index.all if s.template})
+    return config, renderer, check_templates(renderer, chosen)
+
+
+def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer,
          senders: Mapping[str, Sender]) -> list[NewDelivery]:
     """Steps 3–4, pure: the deliveries an event makes. A broken template makes a dead one."""
     planned: list[NewDelivery] = []
     seen: set[tuple[str, str]] = set()
-    for sub in config.index.match(event):
+    for sub in subscriptions:
         sender = senders[sub.channel]
         try:
             message = renderer.render(event, sub.template)
@@ -70,12 +85,14 @@ class Pipeline:
     """Holds the running configuration and drives steps 1–5."""
 
     def __init__(self, config: Config, store: Store, senders: Mapping[str, Sender], *,
+                 renderer: Renderer | None = None, metrics: Metrics | None = None,
                  on_enqueued: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.renderer = renderer_for(config)
+        self.renderer = renderer or renderer_for(config)
         self.store = store
         self.senders = senders
+        self.metrics = metrics or Metrics()
         self.on_enqueued = on_enqueued
         self.clock = clock
         self._wake = asyncio.Event()
@@ -84,11 +101,16 @@ class Pipeline:
     async def receive(self, body: bytes, content_type: str,
                       headers: Mapping[str, str]) -> Received:
         """Steps 1–2. Raises WebhookRejected; returns once the event is committed."""
-        webhook = accept(body, content_type, self.config.hirehop.export_keys)
+        try:
+            webhook = accept(body, content_type, self.config.hirehop.export_keys)
+        except WebhookRejected as rejected:
+            self.metrics.events.labels(event="", outcome=f"rejected_{rejected.status}").inc()
+            raise
         event_name = parse_event(webhook.payload).name
         event_id, new = await self.store.add_event(
             event_name, webhook.body, webhook.digest, content_type, safe_headers(headers),
             self.clock())
+        self.metrics.events.labels(event=event_name, outcome="accepted" if new else "duplicate").inc()
         if new:
             log.info("accepted %s", event_name, extra={"event_id": event_id, "event": event_name})
             self._wake.set()
@@ -103,12 +125,23 @@ class Pipeline:
             if not events:
                 return routed
             for stored in events:
-                routed += await self._route(stored)
+                routed += await self.route(stored)
 
-    async def _route(self, stored: StoredEvent) -> int:
+    def wake(self) -> None:
+        """Route now: another process stored an event."""
+        self._wake.set()
+
+    def reconfigure(self, config: Config, renderer: Renderer) -> None:
+        """Use a new configuration from the next event on; enqueued deliveries keep theirs."""
+        self.config, self.renderer = config, renderer
+        self._failed.clear()  # a fixed configuration may route what failed before
+
+    async def route(self, stored: StoredEvent, extra: Sequence[Subscription] = ()) -> int:
+        """Steps 3–5 for one stored event; ``extra`` subscriptions hear it whatever they match."""
         try:
             event = parse_event(decode(stored.body, stored.content_type))
-            deliveries = plan(event, self.config, self.renderer, self.senders)
+            subs = [*self.config.index.match(event), *extra]
+            deliveries = plan(event, subs, self.renderer, self.senders)
             await self.store.route(stored.id, deliveries, self.clock())
         except Exception:
             # Kept unrouted in storage; retried after a restart or a reload.

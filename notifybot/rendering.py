@@ -48,7 +48,7 @@ SHIPPED_TEMPLATES = next(
 )
 DEFAULT_TEMPLATE = "default"
 VALUE_LIMIT = 300  # characters of one interpolated value
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 _FIELD_NAMES = {
     "JOB_NAME": "Job name", "OUT_DATE": "Out", "JOB_DATE": "Starts", "JOB_END": "Ends",
     "RETURN_DATE": "Returns", "CLIENT_REF": "Client ref", "MANAGER2": "Second manager",
@@ -78,6 +78,10 @@ class Renderer:
             autoescape=False,  # templates produce plain text; formatting escapes per channel
             undefined=ChainableUndefined,
             finalize=_finalize,
+            # Templates are compiled once and kept: an edit on disk takes effect
+            # through a reload, which checks it first, never half-way.
+            auto_reload=False,
+            cache_size=-1,
             trim_blocks=True,
             lstrip_blocks=True,
         )
@@ -96,8 +100,12 @@ class Renderer:
         try:
             tmpl = self.env.get_template(name)
             ctx = tmpl.new_context(self.context(event))
-            summary = "".join(tmpl.blocks["summary"](ctx)) if "summary" in tmpl.blocks else ""
-            details = "".join(tmpl.blocks["details"](ctx)) if "details" in tmpl.blocks else ""
+            # Running the root once registers the whole inheritance chain's blocks (a
+            # template that extends default.j2 inherits what it does not override).
+            for _ in tmpl.root_render_func(ctx):
+                pass
+            summary = _block(ctx, "summary")
+            details = _block(ctx, "details")
         except TemplateNotFound:
             raise ConfigError("template not found in " + ", ".join(map(str, self.folders)),
                               where=name) from None
@@ -106,6 +114,8 @@ class Renderer:
                               key=f"line {exc.lineno}") from None
         except TemplateError as exc:
             raise ConfigError(f"cannot render: {exc}", where=name) from None
+        except Exception as exc:  # a template's own arithmetic or filter misuse
+            raise ConfigError(f"cannot render: {type(exc).__name__}: {exc}", where=name) from None
         facts, notes = _split_details(details)
         job_url = self.job_url(event.job)
         return Message(
@@ -152,10 +162,13 @@ class Renderer:
         for change in event.changes:
             if change.field == "STATUS" and table is not None:
                 before = table.label(change.before) if change.before is not None else ""
-                rows.append(ChangeRow("Status", before, table.label(change.after)))
+                row = ChangeRow("Status", before, table.label(change.after))
             else:
-                rows.append(ChangeRow(field_label(change.field), self._value(change.before),
-                                      self._value(change.after)))
+                row = ChangeRow(field_label(change.field), self._value(change.before),
+                                self._value(change.after))
+            # Folded like template values: payload text cannot add lines of its own.
+            rows.append(ChangeRow(*(truncate(one_line(part), VALUE_LIMIT)
+                                    for part in (row.field, row.before, row.after))))
         return tuple(rows)
 
     def local_time(self, value: object) -> str:
@@ -165,6 +178,8 @@ class Renderer:
         text = _display(value)
         if _LOCAL_TIME.match(text):
             parsed = datetime.fromisoformat(text.replace(" ", "T"))
+            if len(text) == 10:  # a date alone, such as an invoice's DUE_DATE
+                return parsed.strftime("%a %d %b %Y")
             return parsed.strftime("%a %d %b %Y, %H:%M")
         return text
 
@@ -174,6 +189,11 @@ class Renderer:
 
     def _value(self, value: object) -> str:
         return self.local_time(value) if isinstance(value, str) else _display(value)
+
+
+def _block(ctx: Any, name: str) -> str:
+    chain = ctx.blocks.get(name)
+    return "".join(chain[0](ctx)) if chain else ""
 
 
 def field_label(name: object) -> str:

@@ -50,6 +50,6 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next attempt: doubling from ``backoff_initial``, half of it jitter."""
-        base = self.settings.backoff_initial * 2 ** max(0, attempts - 1)
+        base = self.settings.backoff_initial * 2 ** min(max(0, attempts - 1), 62)
         capped = min(self.settings.backoff_max, base)
         return float(capped / 2 + capped / 2 * self.jitter())

@@ -129,6 +129,10 @@ class Store(Protocol):
         Only a wake-up: notifications may be lost, so the workers poll as well.
         """
 
+    async def last_event_at(self, exclude: str = "") -> float | None:
+        """When the newest event (not named ``exclude``) was received, if any."""
+        ...
+
     async def oldest_pending(self) -> float | None:
         """``created_at`` of the oldest pending delivery, if any."""
         ...

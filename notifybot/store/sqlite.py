@@ -131,6 +131,8 @@ class SQLiteStore:
         return added
 
     async def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:
+        if limit <= 0:  # _heads would still take a paced head (and SQLite's LIMIT -1 is "all")
+            return []
         async with self._tx() as db:
             await db.execute(
                 "UPDATE deliveries SET status = 'pending', updated_at = ? "
@@ -243,6 +245,10 @@ class SQLiteStore:
 
     async def listen(self, wake: Callable[[str], None]) -> None:
         return None  # one process owns an SQLite outbox: in-process wake-ups suffice
+
+    async def last_event_at(self, exclude: str = "") -> float | None:
+        rows = await self._rows("SELECT MAX(received_at) FROM events WHERE name != ?", (exclude,))
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def oldest_pending(self) -> float | None:
         rows = await self._rows("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
