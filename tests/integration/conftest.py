@@ -86,8 +86,8 @@ class StandIns:
             smtp_port=self.smtp.port, ca_file=self.smtp.certificate.ca_file, pace=pace))
         return path
 
-    def service(self, config: Path) -> Service:
-        return Service(config, env={
+    def service(self, config: Path, *args: str) -> Service:
+        return Service(config, args=args, env={
             "SLACK_BOT_TOKEN": self.slack.token, "TELEGRAM_BOT_TOKEN": self.telegram.token,
             "SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD})
 

@@ -28,8 +28,10 @@ def free_port() -> int:
 class Service:
     """One ``notifybot serve`` process on a free port, with its output kept in files."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PTB_TIMEDELTA": "1", "HIREHOP_EXPORT_KEY": EXPORT_KEY,
@@ -42,7 +44,7 @@ class Service:
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             self.process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, not awaited
                 [sys.executable, "-m", "notifybot", "serve", "-c", str(self.config),
-                 "--bind", f"127.0.0.1:{self.port}"],
+                 "--bind", f"127.0.0.1:{self.port}", *self.args],
                 stdout=out, stderr=err, env=self.env, cwd=self.config.parent)
         await eventually(self._healthy, within=20, what=f"notifybot serve on {self.url}")
         return self
@@ -64,6 +66,10 @@ class Service:
         async with httpx.AsyncClient() as client:
             return await client.post(f"{self.url}/hirehop", content=body,
                                      headers={"Content-Type": content_type}, timeout=10)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
 
     def kill(self) -> None:
         """``kill -9``: no shutdown hooks, nothing flushed."""
