@@ -1,0 +1,119 @@
+"""LISTEN for the PostgreSQL store: one dedicated connection, reconnected when it drops.
+
+Notifications are only a wake-up. They are not stored, so anything sent while
+the connection is down is lost; after a reconnect every callback is woken once
+so that the workers poll at once instead of at their next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("notifybot.store")
+
+#: PostgreSQL channel -> the word passed to ``wake``.
+CHANNELS = {"notifybot_events": "events", "notifybot_deliveries": "deliveries"}
+
+
+class Listener:
+    """Keeps one connection LISTENing on :data:`CHANNELS` and calls the ``wake`` callbacks.
+
+    ``connect`` opens a new connection (never one from a pool: a pooled
+    connection goes back to the pool and its LISTEN with it).
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[Any]], *, check_every: float = 15.0,
+                 max_backoff: float = 30.0) -> None:
+        self._connect = connect
+        self._check_every = check_every
+        self._max_backoff = max_backoff
+        self._wakes: list[Callable[[str], None]] = []
+        self._conn: Any = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, wake: Callable[[str], None]) -> None:
+        """Register ``wake``; the first call connects (and raises if it cannot)."""
+        if self._task is None:
+            await self._open()
+            self._task = asyncio.create_task(self._supervise(), name="notifybot-listener")
+        self._wakes.append(wake)
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._drop()
+        self._wakes.clear()
+
+    async def _open(self) -> None:
+        conn = await self._connect()
+        self._lost.clear()
+        conn.add_termination_listener(self._on_terminated)
+        for channel in CHANNELS:
+            await conn.add_listener(channel, self._on_notify)
+        self._conn = conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # it is usually broken already
+                await conn.close(timeout=5)
+
+    async def _supervise(self) -> None:
+        while True:
+            if not await self._wait_lost():
+                continue
+            await self._drop()
+            backoff = 0.1
+            while True:
+                try:
+                    await self._open()
+                    break
+                except Exception as exc:  # the server may be restarting: keep trying
+                    log.warning("listener reconnect failed (%s); retrying in %.1fs",
+                                type(exc).__name__, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+            log.info("listener reconnected")
+            for word in CHANNELS.values():
+                self._wake(word)  # whatever was notified meanwhile is lost: poll now
+
+    async def _wait_lost(self) -> bool:
+        """True once the connection is gone; False after a successful keep-alive check."""
+        try:
+            await asyncio.wait_for(self._lost.wait(), self._check_every)
+            return True
+        except TimeoutError:
+            pass
+        # A peer that vanished without closing the socket never triggers the
+        # termination callback, so ask the server now and then.
+        try:
+            await self._conn.fetchval("SELECT 1", timeout=5)
+        except Exception:
+            return True
+        return False
+
+    def _on_terminated(self, conn: Any) -> None:
+        # Called soon after, not during, the close: ignore a connection already replaced.
+        if conn is self._conn:
+            self._lost.set()
+
+    def _on_notify(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+        word = CHANNELS.get(channel)
+        if word is not None:
+            self._wake(word)
+
+    def _wake(self, word: str) -> None:
+        for wake in list(self._wakes):
+            try:
+                wake(word)
+            except Exception:  # one broken callback must not silence the others
+                log.exception("wake callback failed")

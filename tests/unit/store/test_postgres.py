@@ -1,0 +1,216 @@
+"""What only the PostgreSQL store promises: several processes sharing one outbox.
+
+Each PostgresStore instance has its own pool, so two instances stand in for two
+notifybot processes; asyncio.gather makes their transactions overlap for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import pytest
+
+from notifybot.store import DeliveryStatus, NewDelivery, open_store
+from notifybot.store.postgres import PostgresStore
+
+from .conftest import PgStores, admin_connection, database_url, fresh_schema
+from .test_contract import LEASE, T0, add, new
+
+pytestmark = pytest.mark.postgres
+
+
+async def eventually(predicate: Callable[[], object], what: str, within: float = 10.0) -> None:
+    """Poll ``predicate`` until it holds, failing with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_concurrent_claims_never_share_a_delivery_nor_break_pacing(
+        pg_stores: PgStores) -> None:
+    one, two = await pg_stores(), await pg_stores()
+    paced = [f"telegram:{i}" for i in range(4)]
+    for _ in range(12):
+        batch = [new(f"free{j}", destination=f"console:{j}") for j in range(2)]
+        batch += [new(f"paced{j}", destination=key, pace=1.0) for j, key in enumerate(paced)]
+        await one.route(await add(one), batch, T0)
+    total = 12 * 6
+    seen: set[int] = set()
+    sent_in_order: dict[str, list[int]] = defaultdict(list)
+    for round_ in range(40):
+        now = T0 + round_ * 1.0  # exactly one pace apart: at most one per paced destination
+        batches = await asyncio.gather(
+            *[store.claim(now, LEASE, 3) for _ in range(8) for store in (one, two)])
+        claimed = [d for batch in batches for d in batch]
+        claimed_ids = [d.id for d in claimed]
+        assert len(claimed_ids) == len(set(claimed_ids)), "one delivery claimed twice"
+        assert not seen & set(claimed_ids), "a delivery sent already was claimed again"
+        for key in paced:
+            mine = [d.id for d in claimed if d.destination == key]
+            assert len(mine) <= 1, f"two deliveries of paced {key} in one pace"
+            sent_in_order[key] += mine
+        seen |= set(claimed_ids)
+        await asyncio.gather(*[one.mark_sent(i, "ok", now) for i in claimed_ids])
+        if len(seen) == total:
+            break
+    assert len(seen) == total
+    assert (await two.counts())[DeliveryStatus.SENT] == total
+    for key in paced:
+        assert sent_in_order[key] == sorted(sent_in_order[key]) and len(sent_in_order[key]) == 12
+
+
+async def test_paced_destination_is_never_two_in_flight_across_processes(
+        pg_stores: PgStores) -> None:
+    one, two = await pg_stores(), await pg_stores()
+    await one.route(await add(one), [new(f"c{i}", destination="slack:#x", pace=0.5)
+                                     for i in range(5)], T0)
+    # Far past the pace, but the head is never marked: nobody may take the next one.
+    batches = await asyncio.gather(
+        *[store.claim(T0 + k, LEASE, 5) for k in range(10) for store in (one, two)])
+    assert len([d for batch in batches for d in batch]) == 1
+
+
+async def test_concurrent_duplicate_events_store_once(pg_stores: PgStores) -> None:
+    one, two = await pg_stores(), await pg_stores()
+    results = await asyncio.gather(*[
+        store.add_event("job.updated", b"{}", "same", "application/json", {}, T0)
+        for _ in range(5) for store in (one, two)])
+    assert len({event_id for event_id, _ in results}) == 1
+    assert [is_new for _, is_new in results].count(True) == 1
+
+
+async def test_concurrent_migrations() -> None:
+    async with fresh_schema() as schema:
+        stores = [PostgresStore(database_url(), schema=schema, pool_size=2) for _ in range(4)]
+        try:
+            await asyncio.gather(*[store.migrate() for store in stores])
+            await stores[0].migrate()
+            assert await stores[1].counts() == dict.fromkeys(DeliveryStatus, 0)
+        finally:
+            for store in stores:
+                await store.close()
+        admin = await admin_connection()
+        try:
+            versions = await admin.fetch(f"SELECT version FROM {schema}.schema_version")
+        finally:
+            await admin.close()
+        assert [row[0] for row in versions] == [1]
+
+
+class Woken:
+    """A ``wake`` callback that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+
+    def __call__(self, word: str) -> None:
+        self.words.append(word)
+
+
+async def test_listen_wakes_on_work_from_another_instance(pg_stores: PgStores) -> None:
+    listener, writer = await pg_stores(), await pg_stores()
+    woken = Woken()
+    await listener.listen(woken)
+    event_id = await add(writer)
+    await eventually(lambda: "events" in woken.words, "wake('events') after add_event")
+    assert "deliveries" not in woken.words
+    await writer.route(event_id, [new("ops")], T0)
+    await eventually(lambda: "deliveries" in woken.words, "wake('deliveries') after route")
+
+
+async def test_listen_reconnects_after_the_connection_drops(pg_stores: PgStores) -> None:
+    listener, writer = await pg_stores(), await pg_stores()
+    woken = Woken()
+    await listener.listen(woken)
+    assert listener.schema is not None
+    name = f"notifybot-listener/{listener.schema}"
+    admin = await admin_connection()
+    try:
+        pids = [r[0] for r in await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", name)]
+        assert len(pids) == 1, "exactly one dedicated listener connection"
+        await admin.execute("SELECT pg_terminate_backend($1)", pids[0])
+        # After reconnecting it wakes everyone: notifications meanwhile are lost.
+        await eventually(lambda: {"events", "deliveries"} <= set(woken.words),
+                         "the wake-ups after a reconnect")
+        woken.words.clear()
+        await writer.route(await add(writer), [new("ops")], T0)
+        await eventually(lambda: "deliveries" in woken.words, "a wake-up on the new connection")
+        await listener.close()
+        remaining = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name)
+        assert remaining == 0, "close() leaves the listener connection open"
+    finally:
+        await admin.close()
+
+
+async def test_open_store_picks_postgres() -> None:
+    store = open_store("postgresql://nobody@127.0.0.1:1/none")
+    assert isinstance(store, PostgresStore)  # and nothing was connected
+    await store.close()
+
+
+def test_schema_name_is_checked() -> None:
+    with pytest.raises(ValueError, match="schema"):
+        PostgresStore(database_url(), schema="x; DROP TABLE events")
+
+
+async def test_route_new_delivery_is_claimable_by_the_other_instance(pg_stores: PgStores) -> None:
+    one, two = await pg_stores(), await pg_stores()
+    await one.route(await add(one), [NewDelivery("ops", "s0", "slack:#ops", 1.0, {"t": 1})], T0)
+    [claimed] = await two.claim(T0, LEASE, 10)
+    assert claimed.payload == {"t": 1}
+    assert await one.claim(T0 + 0.5, LEASE, 10) == []
+
+
+async def test_pacing_holds_while_other_workers_finish_sends(pg_stores: PgStores) -> None:
+    # Workers claim and at once mark sent, all at one instant: a paced destination
+    # must yield one delivery in total, however the transactions interleave.
+    one, two = await pg_stores(), await pg_stores()
+    keys = [f"slack:#{i}" for i in range(10)]
+    for _ in range(4):
+        await one.route(await add(one), [new(key, destination=key, pace=10.0) for key in keys],
+                        T0)
+    claimed: list[str] = []
+
+    async def worker(store: PostgresStore) -> None:
+        for _ in range(30):
+            for delivery in await store.claim(T0, LEASE, 2):
+                claimed.append(delivery.destination)
+                await store.mark_sent(delivery.id, "ok", T0)
+
+    await asyncio.gather(*[worker(store) for _ in range(6) for store in (one, two)])
+    assert sorted(claimed) == sorted(keys)
+
+
+async def test_claim_skips_what_another_transaction_holds_without_waiting(
+        pg_stores: PgStores) -> None:
+    store = await pg_stores()
+    await store.route(await add(store), [
+        new("held", destination="slack:#held", pace=1.0),  # its destination row is locked
+        new("head", destination="slack:#head", pace=1.0),  # its head delivery is locked
+        new("behind", destination="slack:#head", pace=1.0),
+        new("free1", destination="console"), new("free2", destination="console")], T0)
+    [free2] = await store.list_deliveries(status=DeliveryStatus.PENDING, limit=1)
+    head = next(d for d in await store.list_deliveries() if d.channel == "head")
+    other = await admin_connection()  # another process, mid-transaction
+    try:
+        async with other.transaction():
+            schema = store.schema
+            await other.execute(
+                f"SELECT 1 FROM {schema}.destinations WHERE key = 'slack:#held' FOR UPDATE")
+            await other.execute(
+                f"SELECT 1 FROM {schema}.deliveries WHERE id = ANY($1::bigint[]) FOR UPDATE",
+                [head.id, free2.id])
+            claimed = await asyncio.wait_for(store.claim(T0, LEASE, 10), timeout=5)
+            # Not "behind": skipping a locked head would break the destination's order.
+            assert [d.channel for d in claimed] == ["free1"]
+    finally:
+        await other.close()
+    assert sorted(d.channel for d in await store.claim(T0, LEASE, 10)) == [
+        "free2", "head", "held"]
