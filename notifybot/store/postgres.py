@@ -34,6 +34,13 @@ _MIGRATE_LOCK = 0x6E6F74696679  # "notify": one advisory lock key for every migr
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
+# Pace counts from the end of a send, not from its claim: the next message then
+# reaches the destination at least ``pace`` after this one did, whatever the latency.
+_PACE_FROM_NOW = (
+    "UPDATE destinations SET next_allowed_at = GREATEST(next_allowed_at, $1 + pace) "
+    "WHERE pace > 0 AND key = (SELECT destination FROM deliveries WHERE id = $2)")
+
+
 class PostgresStore:
     """Events and the outbox in PostgreSQL; the pool is created on first use.
 
@@ -193,7 +200,9 @@ class PostgresStore:
     async def retry_later(self, delivery_id: int, at: float, error: str, now: float,
                           blocked_until: float | None = None) -> None:
         async with self._tx() as conn:
-            if blocked_until is not None:  # the destination before the delivery: lock order
+            # The destination before the delivery: lock order.
+            await conn.execute(_PACE_FROM_NOW, now, delivery_id)
+            if blocked_until is not None:
                 await conn.execute(
                     "UPDATE destinations SET next_allowed_at = GREATEST(next_allowed_at, $1) "
                     "WHERE key = (SELECT destination FROM deliveries WHERE id = $2)",
@@ -207,10 +216,11 @@ class PostgresStore:
         await self._finish(delivery_id, "status = 'dead', last_error = $3", error, now)
 
     async def _finish(self, delivery_id: int, assignments: str, value: str, now: float) -> None:
-        pool = await self._get_pool()
-        await pool.execute(
-            f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = $2 "
-            "WHERE id = $1 AND status = 'sending'", delivery_id, now, value)
+        async with self._tx() as conn:
+            await conn.execute(_PACE_FROM_NOW, now, delivery_id)  # destination first: lock order
+            await conn.execute(
+                f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = $2 "
+                "WHERE id = $1 AND status = 'sending'", delivery_id, now, value)
 
     async def release(self, delivery_ids: Sequence[int], now: float) -> None:
         if not delivery_ids:

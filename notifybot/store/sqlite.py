@@ -189,6 +189,7 @@ class SQLiteStore:
     async def retry_later(self, delivery_id: int, at: float, error: str, now: float,
                           blocked_until: float | None = None) -> None:
         async with self._tx() as db:
+            await db.execute(_PACE_FROM_NOW, (now, delivery_id))
             await db.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ?, "
                 "lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'sending'",
@@ -205,6 +206,7 @@ class SQLiteStore:
     async def _finish(self, delivery_id: int, assignments: str, params: tuple[Any, ...],
                       now: float) -> None:
         async with self._tx() as db:
+            await db.execute(_PACE_FROM_NOW, (now, delivery_id))
             await db.execute(
                 f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = ? "
                 "WHERE id = ? AND status = 'sending'", (*params, now, delivery_id))
@@ -255,6 +257,11 @@ class SQLiteStore:
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
+# Pace counts from the end of a send, not from its claim: the next message then
+# reaches the destination at least ``pace`` after this one did, whatever the latency.
+_PACE_FROM_NOW = (
+    "UPDATE destinations SET next_allowed_at = MAX(next_allowed_at, ? + pace) "
+    "WHERE pace > 0 AND key = (SELECT destination FROM deliveries WHERE id = ?)")
 _EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
 
 

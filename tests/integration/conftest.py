@@ -19,7 +19,7 @@ SLACK_CHANNEL = "C0GENERAL"
 
 CONFIG = """
 [server]
-database = "sqlite:///{db}"
+database = "{database}"
 timezone = "Europe/London"
 
 [hirehop]
@@ -29,6 +29,7 @@ export_key = "${{HIREHOP_EXPORT_KEY}}"
 backoff_initial = 0.2
 backoff_max = 1.0
 poll_interval = 0.1
+lease = {lease}
 
 [channels.log]
 type = "console"
@@ -77,11 +78,13 @@ class StandIns:
     smtp: SMTPStandIn
     tmp: Path
 
-    def config(self, *, pace: float = 0.0, chat_id: int | str = PRIVATE_CHAT) -> Path:
+    def config(self, *, pace: float = 0.0, chat_id: int | str = PRIVATE_CHAT,
+               database: str | None = None, lease: float = 60.0) -> Path:
         assert self.smtp.certificate is not None
         path = self.tmp / "subscriptions.toml"
         path.write_text(CONFIG.format(
-            db=self.tmp / "notifybot.db", slack_url=self.slack.base_url,
+            database=database or f"sqlite:///{self.tmp / 'notifybot.db'}", lease=lease,
+            slack_url=self.slack.base_url,
             slack_channel=SLACK_CHANNEL, telegram_url=self.telegram.base_url, chat_id=chat_id,
             smtp_port=self.smtp.port, ca_file=self.smtp.certificate.ca_file, pace=pace))
         return path

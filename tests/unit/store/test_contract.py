@@ -175,11 +175,13 @@ async def test_paced_destination_yields_its_head_in_order(store: Store) -> None:
     # Never two in flight: even after the pace has passed, the head holds the rest back.
     assert await store.claim(T0 + 5, LEASE, 10) == []
     await store.mark_sent(head.id, "ok", T0 + 5)
-    [second] = await store.claim(T0 + 5, LEASE, 10)
+    # The pace counts from the end of the previous send, not from its claim.
+    assert await store.claim(T0 + 5.9, LEASE, 10) == []
+    [second] = await store.claim(T0 + 6, LEASE, 10)
     assert second.channel == "tg1"
-    await store.mark_sent(second.id, "ok", T0 + 5.1)
-    assert await store.claim(T0 + 5.9, LEASE, 10) == []  # not before now + pace
-    [third] = await store.claim(T0 + 6, LEASE, 10)
+    await store.mark_sent(second.id, "ok", T0 + 6.1)
+    assert await store.claim(T0 + 7.0, LEASE, 10) == []
+    [third] = await store.claim(T0 + 7.1, LEASE, 10)
     assert third.channel == "tg2"
     assert head.id < second.id < third.id
 

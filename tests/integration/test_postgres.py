@@ -1,0 +1,103 @@
+"""Several ``notifybot serve`` processes sharing one PostgreSQL database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from itertools import pairwise
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests.integration.conftest import SAMPLES, SLACK_CHANNEL, StandIns
+from tests.integration.service import Service
+from tests.polling import eventually
+from tests.unit.store.conftest import admin_connection, database_url
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    """A fresh database on the test server, dropped afterwards; its URL."""
+    admin = await admin_connection()
+    name = f"nbit_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(database_url())._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def start_all(services: list[Service]) -> list[Service]:
+    for service in services:
+        await service.start()
+    return services
+
+
+async def test_three_instances_kill_one_every_accepted_event_arrives_once(
+    standins: StandIns, database: str
+) -> None:
+    config = standins.config(database=database, lease=3)
+    services = await start_all([standins.service(config) for _ in range(3)])
+    base = json.loads((SAMPLES / "job.status.updated.constructed.json").read_bytes())
+    accepted: set[int] = set()
+    suspects: set[str] = set()
+    try:
+        for job in range(1, 61):
+            target = services[job % 3] if job <= 20 else services[1 + job % 2]
+            if job == 21:
+                services[0].kill()  # mid-load, deliveries of its own still in flight
+                suspects = await in_flight(database)
+            response = await target.post({**base, "job": job, "time": f"2026-05-12 13:{job:02d}:00"})
+            if response.status_code == 202:
+                accepted.add(job)
+        assert len(accepted) == 60
+
+        def slack_jobs() -> list[int]:
+            return [int(m.text.split(" ")[1]) for m in standins.slack.messages]
+
+        await eventually(lambda: set(slack_jobs()) == accepted, within=30,
+                         what="every accepted event on Slack")
+        await eventually(lambda: {int(m.plain_text.split(" ")[1]) for m in standins.telegram.messages}
+                         == accepted, within=30, what="every accepted event on Telegram")
+        for job in accepted:
+            if f"Job {job} " not in suspects:
+                assert slack_jobs().count(job) == 1, f"job {job} sent twice to Slack"
+                texts = [m.plain_text for m in standins.telegram.messages]
+                assert sum(t.startswith(f"Job {job} ") for t in texts) == 1, f"job {job} twice"
+    finally:
+        for service in services[1:]:
+            await service.terminate()
+
+
+async def in_flight(database: str) -> set[str]:
+    """Payload texts of deliveries in ``sending`` right after the kill: the only ones that may repeat."""
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch("SELECT payload FROM deliveries WHERE status = 'sending'")
+    finally:
+        await conn.close()
+    return {json.loads(r["payload"]).get("text", "") for r in rows}
+
+
+async def test_pacing_holds_across_instances(standins: StandIns, database: str) -> None:
+    standins.slack.enforce_rate_limit = True
+    config = standins.config(database=database, pace=1.0)
+    services = await start_all([standins.service(config) for _ in range(2)])
+    base = json.loads((SAMPLES / "job.updated.constructed.json").read_bytes())
+    try:
+        for job in range(1, 6):
+            assert (await services[job % 2].post({**base, "job": job})).status_code == 202
+        await eventually(lambda: len(standins.slack.messages) == 5, within=20, what="5 messages")
+    finally:
+        for service in services:
+            await service.terminate()
+    posts = [m for m in standins.slack.messages if m.channel == SLACK_CHANNEL]
+    assert [int(m.text.split(" ")[1]) for m in posts] == [1, 2, 3, 4, 5], "in order"
+    assert standins.slack.calls.count("chat.postMessage") == 5, "no 429 between instances"
+    gaps = [b.time - a.time for a, b in pairwise(posts)]
+    assert min(gaps) >= 0.95
