@@ -1,4 +1,5 @@
-"""``notifybot`` on the command line: serve, check, preview, send-test, deliveries, replay."""
+"""``notifybot`` on the command line: serve, check, preview, send-test, deliveries, replay,
+subscribe, unsubscribe, subscriptions."""
 
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument("delivery_id", nargs="?", type=int)
     target.add_argument("--dead", action="store_true", help="every dead delivery")
     target.add_argument("--event", type=int, help="every delivery of this event")
+    subscribe = command("subscribe", commands.subscribe,
+                        "add a subscription to a channel, keeping the file's comments and layout")
+    subscribe.add_argument("channel")
+    subscribe.add_argument("events", nargs="+", metavar="EVENT",
+                           help="event names or glob patterns (job.status.updated, job.*)")
+    subscribe.add_argument("--when", action="append", default=[], metavar="PATH=VALUE",
+                           help="a condition that must hold (repeatable); VALUE is read as TOML "
+                                "if it can be (2, true, [\"A\", \"B\"], { gt = 3 }), else as text")
+    subscribe.add_argument("--unless", action="append", default=[], metavar="PATH=VALUE",
+                           help="a condition that vetoes (repeatable)")
+    subscribe.add_argument("--name", help="a name for the subscription")
+    subscribe.add_argument("--template", help="render with this template instead of the event's own")
+    unsubscribe = command("unsubscribe", commands.unsubscribe,
+                          "remove an event from a channel's subscriptions")
+    unsubscribe.add_argument("channel")
+    unsubscribe.add_argument("event", help="the event name or pattern, as written in events")
+    subscriptions = command("subscriptions", commands.subscriptions,
+                            "list who hears what: every channel's subscriptions")
+    subscriptions.add_argument("channel", nargs="?", help="only this channel")
     return top
 
 

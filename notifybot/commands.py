@@ -10,12 +10,15 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from . import logs
+from . import editing, logs
 from .app import create_app
 from .channels import build_sender
 from .config import Config, load
@@ -23,9 +26,11 @@ from .errors import ConfigError, DeliveryError
 from .events import parse_event
 from .formatting import FORMATTERS
 from .ingest import decode
+from .matching import Subscription
 from .messages import Fact, Message
-from .pipeline import prepare
+from .pipeline import prepare, renderer_for
 from .reload import Reloader
+from .rendering import check_templates
 from .store import DeliveryStatus, open_store
 
 
@@ -167,3 +172,74 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in cells)
+
+
+_RELOAD_NOTE = "a running notifybot serve picks this up on its next reload"
+
+
+async def subscribe(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    when = editing.assignments(args.when, "--when")
+    unless = editing.assignments(args.unless, "--unless")
+    with _naming_file(path):
+        new_text = editing.subscribe(editing.read_text(path), args.channel, args.events, when,
+                                     unless, args.name, args.template)
+
+    def template_exists(config: Config) -> None:
+        check_templates(renderer_for(config), [args.template])
+
+    config = editing.write_validated(path, new_text,
+                                     verify=template_exists if args.template else None)
+    added = config.channels[args.channel].subscriptions[-1]
+    print(f"channels.{args.channel}: subscribed to {_describe(added)}"
+          + (f" (name {args.name})" if args.name else ""))
+    print(_RELOAD_NOTE)
+    return 0
+
+
+async def unsubscribe(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    with _naming_file(path):
+        new_text, changed = editing.unsubscribe(editing.read_text(path), args.channel, args.event)
+    editing.write_validated(path, new_text)
+    print(f"channels.{args.channel}: unsubscribed from {args.event} "
+          f"({changed} subscription{'' if changed == 1 else 's'} changed)")
+    print(_RELOAD_NOTE)
+    return 0
+
+
+async def subscriptions(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    config = editing.validate(path, editing.read_text(path))  # no secrets needed to list
+    with _naming_file(path):
+        rows = editing.subscription_rows(config, args.channel)
+    if rows:
+        print(_table(["CHANNEL", "KIND", "EVENTS", "WHEN", "UNLESS", "TEMPLATE"], rows))
+    else:
+        print("no subscriptions")
+    for name, chan in config.channels.items():
+        if not chan.subscriptions and args.channel in (None, name):
+            print(f"channel {name!r} has no subscriptions and hears nothing")
+    return 0
+
+
+def _describe(sub: Subscription) -> str:
+    text = ", ".join(sub.events)
+    if sub.when:
+        text += " when " + " and ".join(c.describe() for c in sub.when)
+    if sub.unless:
+        text += " unless " + " or ".join(c.describe() for c in sub.unless)
+    if sub.template:
+        text += f" with template {sub.template}"
+    return text
+
+
+@contextmanager
+def _naming_file(path: Path) -> Iterator[None]:
+    """ConfigErrors about a key of the file name the file too."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.where is None and exc.key is not None:
+            raise ConfigError(exc.message, where=str(path), key=exc.key) from None
+        raise
