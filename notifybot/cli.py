@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.add_argument("--log-level", default="INFO")
     command("check", commands.check, "validate the configuration and every template")
+    command("migrate", commands.migrate,
+            "create or upgrade the database schema (serve also does this at start)")
     preview = command("preview", commands.preview,
                       "show which channels an event matches and each rendered message; sends "
                       "nothing")

@@ -28,6 +28,7 @@ from .formatting import FORMATTERS
 from .ingest import decode
 from .matching import Subscription
 from .messages import Fact, Message
+from .output import Progress, table
 from .pipeline import prepare, renderer_for
 from .reload import Reloader
 from .rendering import check_templates
@@ -136,25 +137,48 @@ async def deliveries(args: argparse.Namespace) -> int:
                               "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
                               "last_error": d.last_error, "receipt": d.receipt}))
         return 0
-    print(_table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "LAST ERROR"],
-                 [[str(d.id), str(d.event_id), d.event_name, d.channel, str(d.status),
-                   str(d.attempts), _when(d.next_attempt_at) if d.status == "pending" else "",
-                   d.last_error or ""] for d in rows]))
+    print(table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "LAST ERROR"],
+                [[str(d.id), str(d.event_id), d.event_name, d.channel, str(d.status),
+                  str(d.attempts), _when(d.next_attempt_at) if d.status == "pending" else "",
+                  d.last_error or ""] for d in rows], empty="no deliveries", status_column=4))
     return 0
 
 
 async def replay(args: argparse.Namespace) -> int:
     config = load(args.config)
     store = open_store(config.server.database)
+    count = 0
     try:
         await store.migrate()
-        count = await store.replay(delivery_id=args.delivery_id, dead=args.dead,
-                                   event_id=args.event, now=time.time())
+        if args.delivery_id is not None:
+            count = await store.replay(delivery_id=args.delivery_id, now=time.time())
+        else:
+            # One delivery at a time, so a long replay shows its progress and a
+            # running server starts sending the first ones at once.
+            status = DeliveryStatus.DEAD if args.dead else None
+            found = await store.list_deliveries(status, REPLAY_LIMIT, args.event)
+            ids = sorted(d.id for d in found if d.status in REPLAYABLE)
+            progress = Progress(len(ids), "queued again")
+            for done, delivery_id in enumerate(ids, start=1):
+                count += await store.replay(delivery_id=delivery_id, now=time.time())
+                progress.update(done)
+            progress.finish()
     finally:
         await store.close()
     print(f"{count} deliver{'y' if count == 1 else 'ies'} queued again; a running "
           "`notifybot serve` sends them within a few seconds")
     return 0 if count or args.dead else 1
+
+
+async def migrate(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    store = open_store(config.server.database)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+    print(f"{_database_kind(config)} schema is up to date")
+    return 0
 
 
 def _database_kind(config: Config) -> str:
@@ -165,13 +189,8 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return "no deliveries"
-    cells = [header, *[[c if len(c) <= 60 else c[:59] + "…" for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in cells)
+REPLAY_LIMIT = 1_000_000
+REPLAYABLE = (DeliveryStatus.DEAD, DeliveryStatus.PENDING)
 
 
 _RELOAD_NOTE = "a running notifybot serve picks this up on its next reload"
@@ -214,7 +233,8 @@ async def subscriptions(args: argparse.Namespace) -> int:
     with _naming_file(path):
         rows = editing.subscription_rows(config, args.channel)
     if rows:
-        print(_table(["CHANNEL", "KIND", "EVENTS", "WHEN", "UNLESS", "TEMPLATE"], rows))
+        print(table(["CHANNEL", "KIND", "EVENTS", "WHEN", "UNLESS", "TEMPLATE"], rows,
+                    empty="no subscriptions"))
     else:
         print("no subscriptions")
     for name, chan in config.channels.items():

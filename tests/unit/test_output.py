@@ -1,0 +1,73 @@
+"""Command output: aligned tables, colour only on a terminal, progress only on a terminal."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from notifybot.cli import main
+from notifybot.output import Progress, table
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+ROWS = [["1", "sent", "ok"], ["22", "dead", "slack: channel_not_found"]]
+
+
+def test_columns_align_on_the_widest_cell() -> None:
+    text = table(["ID", "STATUS", "LAST ERROR"], ROWS, empty="none", stream=io.StringIO())
+    assert text.splitlines() == [
+        "ID  STATUS  LAST ERROR",
+        "1   sent    ok",
+        "22  dead    slack: channel_not_found",
+    ]
+
+
+def test_long_cells_are_cut_with_an_ellipsis() -> None:
+    text = table(["X"], [["y" * 100]], empty="none", stream=io.StringIO())
+    assert text.splitlines()[1] == "y" * 59 + "…"
+
+
+def test_status_is_coloured_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    coloured = table(["ID", "STATUS"], [["1", "dead"]], empty="", status_column=1, stream=Terminal())
+    assert "\033[31mdead\033[0m" in coloured
+    plain = table(["ID", "STATUS"], [["1", "dead"]], empty="", status_column=1, stream=io.StringIO())
+    assert "\033[" not in plain
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\033[" not in table(["S"], [["dead"]], empty="", status_column=0, stream=Terminal())
+
+
+def test_an_empty_table_says_so() -> None:
+    assert table(["ID"], [], empty="no deliveries") == "no deliveries"
+
+
+def test_progress_is_drawn_in_place_on_a_terminal_and_silent_elsewhere() -> None:
+    tty = Terminal()
+    progress = Progress(3, "queued again", stream=tty)
+    for done in (1, 2, 3):
+        progress.update(done)
+    progress.finish()
+    assert tty.getvalue() == "\rqueued again: 1/3\rqueued again: 2/3\rqueued again: 3/3\n"
+    pipe = io.StringIO()
+    quiet = Progress(3, "queued again", stream=pipe)
+    quiet.update(1)
+    quiet.finish()
+    assert pipe.getvalue() == ""
+
+
+def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "subscriptions.toml"
+    config.write_text(f'[server]\ndatabase = "sqlite:///{tmp_path / "n.db"}"\n'
+                      '[hirehop]\nexport_key = "KEY-123456"\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["migrate", "-c", str(config)])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == "SQLite schema is up to date\n"
+    assert (tmp_path / "n.db").exists()
