@@ -24,7 +24,7 @@ from .events import Event
 from .statuses import StatusLabels, StatusTable, to_code
 
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "matches", "exists", "changed")
-_MISSING = object()
+MISSING = object()
 _ORDER: Mapping[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt,
     "gte": operator.ge,
@@ -59,8 +59,8 @@ class Condition:
             return changed == bool(self.value)
         actual = lookup(event.payload, self.path)
         if self.op == "exists":
-            return (actual is not _MISSING and actual is not None) == bool(self.value)
-        if actual is _MISSING or actual is None:
+            return (actual is not MISSING and actual is not None) == bool(self.value)
+        if actual is MISSING or actual is None:
             return self.op in ("ne", "not_in")
         table = _status_table(self.path, event, labels)
         return _compare(self.op, actual, self.value, table)
@@ -75,7 +75,7 @@ def lookup(payload: Mapping[str, Any], path: str) -> Any:
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            return _MISSING
+            return MISSING
     return current
 
 

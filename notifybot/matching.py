@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .conditions import Condition
+from .conditions import MISSING, Condition, lookup
 from .events import Event
 from .statuses import StatusLabels
 
@@ -67,11 +67,21 @@ def evaluate(subscription: Subscription, event: Event, labels: StatusLabels) -> 
         return Verdict(subscription, False, f"event {event.name!r} is not in [{patterns}]")
     for condition in subscription.when:
         if not condition.holds(event, labels):
-            return Verdict(subscription, False, f"when: {condition.describe()} does not hold")
+            return Verdict(subscription, False,
+                           f"when: {condition.describe()} does not hold{_actual(condition, event)}")
     for condition in subscription.unless:
         if condition.holds(event, labels):
-            return Verdict(subscription, False, f"unless: {condition.describe()} holds")
+            return Verdict(subscription, False,
+                           f"unless: {condition.describe()} holds{_actual(condition, event)}")
     return Verdict(subscription, True, "matched")
+
+
+def _actual(condition: Condition, event: Event) -> str:
+    """What the event holds at the condition's path, for a reason a person can check."""
+    if condition.op == "changed":
+        return ""
+    value = lookup(event.payload, condition.path)
+    return " (not in the event)" if value is MISSING else f" (the event has {value!r})"
 
 
 class SubscriptionIndex:

@@ -142,11 +142,12 @@ def test_explain_gives_a_verdict_for_every_subscription_in_order() -> None:
     [
         (sub("a", "invoice.*", "contact.*"),
          "event 'job.status.updated' is not in [invoice.*, contact.*]"),
-        (sub("a", "job.*", when={"data.DEPOT": 2}), "when: data.DEPOT eq 2 does not hold"),
+        (sub("a", "job.*", when={"data.DEPOT": 2}), "when: data.DEPOT eq 2 does not hold (the event has 1)"),
         (sub("a", "job.*", when={"data.VENUE": {"exists": True}}),
-         "when: data.VENUE exists does not hold"),
+         "when: data.VENUE exists does not hold (not in the event)"),
         (sub("a", "job.*", unless={"user_email": "sam@example-hire.co.uk"}),
-         "unless: user_email eq 'sam@example-hire.co.uk' holds"),
+         "unless: user_email eq 'sam@example-hire.co.uk' holds"
+         " (the event has 'sam@example-hire.co.uk')"),
         (sub("a", "job.*"), "matched"),
     ],
 )
