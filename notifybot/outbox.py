@@ -36,6 +36,7 @@ class Outbox:
         self.clock = clock
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._account_next: dict[str, float] = {}
         self._stopping = False
 
     def wake(self) -> None:
@@ -87,6 +88,7 @@ class Outbox:
         try:
             if sender is None:
                 raise PermanentDeliveryError(f"channel {delivery.channel!r} is not configured")
+            await self._account_turn(sender)
             receipt = await sender.send(delivery.payload)
         except DeliveryError as error:
             await self._failed(delivery, error, fields)
@@ -100,6 +102,23 @@ class Outbox:
         self.metrics.deliveries.labels(channel=delivery.channel, outcome="sent", reason="").inc()
         self.metrics.latency.labels(channel=delivery.channel).observe(max(0.0, now - delivery.created_at))
         log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
+
+    async def _account_turn(self, sender: Sender) -> None:
+        """Wait for this sender's account (e.g. one Telegram bot across chats), if it has one.
+
+        Per-destination pacing lives in storage; this account-wide limit is kept per
+        process, as it only matters when one bot feeds many chats at once.
+        """
+        account = getattr(sender, "account", None)
+        interval = float(getattr(sender, "account_pace", 0.0))
+        if account is None or interval <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        turn = max(now, self._account_next.get(account, now))
+        self._account_next[account] = turn + interval
+        if turn > now:
+            await asyncio.sleep(turn - now)
 
     async def _failed(self, delivery: Delivery, error: DeliveryError,
                       fields: dict[str, object]) -> None:

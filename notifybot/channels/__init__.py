@@ -28,7 +28,7 @@ KINDS: Mapping[str, ChannelKind] = {
     ),
     "telegram": ChannelKind(
         "notifybot.channels.telegram",
-        frozenset({"token", "chat_id", "base_url", "timeout", "pace"}),
+        frozenset({"token", "chat_id", "base_url", "timeout", "pace", "bot_rate"}),
     ),
     "email": ChannelKind(
         "notifybot.channels.email",

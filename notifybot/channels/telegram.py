@@ -13,6 +13,7 @@ and PTB's ``Set Bot API URL`` debug line.
 from __future__ import annotations
 
 import datetime as dtm
+import hashlib
 import logging
 import re
 import warnings
@@ -59,17 +60,25 @@ _TOKEN_SHAPE = re.compile(r"\d{3,}:[\w-]{20,}")
 _BODY_NOTE = ". Parsing the server response"
 
 
+DEFAULT_BOT_RATE = 25.0  # messages a second through one bot, all chats together
+
 class TelegramSender:
     """Sends one HTML message to one chat per :meth:`send`."""
 
     kind = "telegram"
 
     def __init__(self, name: str, *, token: Secret, chat_id: int | str, base_url: str,
-                 timeout: float, pace: float) -> None:
+                 timeout: float, pace: float, bot_rate: float = DEFAULT_BOT_RATE) -> None:
         self.name = name
         self.chat_id = chat_id
         self.destination = f"telegram:{base_url}:{chat_id}"
         self.pace = pace
+        # Telegram also limits a bot as a whole (about 30 messages a second): every
+        # channel using this token shares one account pace. A digest names the bot
+        # without revealing its token.
+        digest = hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
+        self.account = f"telegram:{base_url}:{digest}"
+        self.account_pace = 1.0 / bot_rate
         self.timeout = timeout
         self._token = token
         _REDACT.tokens.add(token.reveal())  # before Bot(): its constructor logs the URL
@@ -200,7 +209,16 @@ def build(name: str, options: Mapping[str, Any]) -> TelegramSender:
     return TelegramSender(
         name, token=token, chat_id=chat_id, base_url=base_url,
         timeout=_seconds(name, options, "timeout", DEFAULT_TIMEOUT, minimum=0.001),
-        pace=_seconds(name, options, "pace", default_pace, minimum=0.0))
+        pace=_seconds(name, options, "pace", default_pace, minimum=0.0),
+        bot_rate=_bot_rate(name, options))
+
+
+def _bot_rate(name: str, options: Mapping[str, Any]) -> float:
+    value = options.get("bot_rate", DEFAULT_BOT_RATE)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError("must be a positive number of messages a second",
+                          key=f"channels.{name}.bot_rate")
+    return float(value)
 
 
 def _chat_id(name: str, value: Any) -> int | str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,30 @@ async def test_stop_returns_unfinished_sends_to_pending_without_spending_an_atte
     await runner
     [row] = await store.list_deliveries()
     assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 0)
+
+
+class AccountSender(FakeSender):
+    """Two destinations behind one account (one Telegram bot feeding two chats)."""
+
+    account = "bot:1"
+    account_pace = 0.05
+
+    async def send(self, payload):  # type: ignore[no-untyped-def]
+        self.times = [*getattr(self, "times", []), asyncio.get_running_loop().time()]
+        return await super().send(payload)
+
+
+async def test_an_account_pace_spaces_sends_across_its_destinations(store: SQLiteStore) -> None:
+    a = AccountSender("a", destination="chat:a")
+    b = AccountSender("b", destination="chat:b")
+    b.times = a.times = []
+    await enqueue(store, a, 3, 0.0)
+    await enqueue(store, b, 3, 0.0)
+    outbox = Outbox(store, {"a": a, "b": b}, DeliveryConfig(poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    await eventually(lambda: len(a.sent) + len(b.sent) == 6, what="6 sends")
+    await outbox.stop()
+    await runner
+    times = sorted(a.times + b.times)
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    assert min(gaps) >= 0.045, "one bot, one pace, whichever chat"
