@@ -67,9 +67,8 @@ def create_app(config: Config, *, store: Store | None = None,
         tasks.append(asyncio.create_task(outbox.run()))
         if config_path is not None:
             tasks.append(asyncio.create_task(reloader.watch(watch_interval)))
-        if config.watchdog is not None:
-            watchdog = Watchdog(config.watchdog, pipeline, started_at=pipeline.clock())
-            tasks.append(asyncio.create_task(watchdog.run()))
+        watchdog = Watchdog(pipeline, started_at=pipeline.clock())
+        tasks.append(asyncio.create_task(watchdog.run()))
         log.info("serving %s on %s with %d channel(s)", config.server.webhook_path,
                  config.server.bind, len(senders))
 

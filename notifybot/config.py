@@ -25,6 +25,7 @@ from .matching import Subscription, SubscriptionIndex, subscription_id
 from .secret import Secret
 from .statuses import StatusLabels, to_code
 
+SILENCE_EVENT = "notifybot.silence"  # what the watchdog stores when HireHop falls silent
 SECRET_KEYS = frozenset({"token", "password", "username", "export_key"})
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!\-]+(\.[A-Za-z0-9_*?\[\]!\-]+)*$")
@@ -137,6 +138,8 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     chans = _channels(_table(doc, "channels"), hirehop.labels)
     subs = [sub for chan in chans.values() for sub in chan.subscriptions]
     watchdog = _watchdog(doc.get("watchdog"), chans)
+    if watchdog is not None:  # the watchdog's alerts reach its channel like any event
+        subs.append(Subscription(watchdog.channel, "watchdog", (SILENCE_EVENT,)))
     return Config(path, server, hirehop, delivery, chans, SubscriptionIndex(subs, hirehop.labels),
                   watchdog)
 

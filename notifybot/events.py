@@ -122,9 +122,9 @@ def parse_time(value: object) -> datetime | None:
             continue
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # "0001-01-01T00:00:00+05:00" has no UTC time
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _changes(value: object) -> tuple[Change, ...]:

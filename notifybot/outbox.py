@@ -38,6 +38,8 @@ class Outbox:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._account_next: dict[str, float] = {}
         self._stopping = False
+        self._loop_done = asyncio.Event()
+        self._loop_done.set()  # not running yet
 
     def wake(self) -> None:
         self._wake.set()
@@ -47,29 +49,51 @@ class Outbox:
         self.settings, self.policy = settings, RetryPolicy(settings)
 
     async def run(self) -> None:
-        """Claim and deliver until :meth:`stop`; polls as a safety net between wake-ups."""
-        while not self._stopping:
-            room = self.settings.concurrency - len(self._in_flight)
-            claimed = await self.store.claim(self.clock(), self.settings.lease, room) if room else []
-            for delivery in claimed:
-                task = asyncio.create_task(self.deliver(delivery))
-                self._in_flight[delivery.id] = task
-                task.add_done_callback(self._done)
-            if not claimed:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+        """Claim and deliver until :meth:`stop`; polls as a safety net between wake-ups.
+
+        A storage error (a locked database, a PostgreSQL restart) is logged and the
+        loop carries on after a pause: the outbox never stops while the server runs.
+        """
+        self._loop_done.clear()
+        try:
+            while not self._stopping:
+                self._wake.clear()  # before claiming: a wake-up during the claim is kept
+                try:
+                    claimed = await self._claim()
+                except Exception:
+                    log.exception("could not claim deliveries; trying again shortly")
+                    claimed = []
+                if not claimed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+        finally:
+            self._loop_done.set()
+
+    async def _claim(self) -> list[Delivery]:
+        room = self.settings.concurrency - len(self._in_flight)
+        if room <= 0:
+            return []
+        claimed = await self.store.claim(self.clock(), self.settings.lease, room)
+        for delivery in claimed:
+            task = asyncio.create_task(self.deliver(delivery))
+            self._in_flight[delivery.id] = task
+            task.add_done_callback(self._done)
+        return claimed
 
     def _done(self, task: asyncio.Task[None]) -> None:
         for delivery_id, running in list(self._in_flight.items()):
             if running is task:
                 del self._in_flight[delivery_id]
+        if not task.cancelled() and task.exception() is not None:
+            # The outcome could not be recorded (storage down): the lease brings it back.
+            log.error("could not record a delivery's outcome", exc_info=task.exception())
         self._wake.set()  # room for more, and a paced destination may be free soon
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let sends in flight finish for ``grace`` seconds, release the rest."""
         self._stopping = True
         self._wake.set()
+        await self._loop_done.wait()  # no claim can start sends after the snapshot below
         tasks = list(self._in_flight.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)

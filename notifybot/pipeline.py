@@ -136,18 +136,19 @@ class Pipeline:
         self.config, self.renderer = config, renderer
         self._failed.clear()  # a fixed configuration may route what failed before
 
-    async def route(self, stored: StoredEvent, extra: Sequence[Subscription] = ()) -> int:
-        """Steps 3–5 for one stored event; ``extra`` subscriptions hear it whatever they match."""
+    async def route(self, stored: StoredEvent) -> int:
+        """Steps 3–5 for one stored event; returns 1 if it was routed now."""
         try:
             event = parse_event(decode(stored.body, stored.content_type))
-            subs = [*self.config.index.match(event), *extra]
-            deliveries = plan(event, subs, self.renderer, self.senders)
-            await self.store.route(stored.id, deliveries, self.clock())
+            deliveries = plan(event, self.config.index.match(event), self.renderer, self.senders)
         except Exception:
-            # Kept unrouted in storage; retried after a restart or a reload.
+            # A bug met on this event's content: kept unrouted in storage, and tried
+            # again after a reload or a restart rather than at every poll.
             self._failed.add(stored.id)
             log.exception("could not route event", extra={"event_id": stored.id})
             return 0
+        # A storage error propagates: the event stays unrouted and the next poll retries.
+        await self.store.route(stored.id, deliveries, self.clock())
         if deliveries:
             self.on_enqueued()
         return 1
@@ -156,6 +157,9 @@ class Pipeline:
         """Route new events as they arrive; polling catches other instances' events."""
         while True:
             self._wake.clear()
-            await self.route_pending()
+            try:
+                await self.route_pending()
+            except Exception:
+                log.exception("could not route events; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll_interval)

@@ -10,7 +10,6 @@ SIGHUP, and ``POST /-/reload`` from loopback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -124,8 +123,12 @@ class Reloader:
         while True:
             await asyncio.sleep(interval)
             if self._fingerprint() != self._seen:
-                with contextlib.suppress(ConfigError):  # logged; the next change is tried again
+                try:
                     await self.reload("file changed")
+                except ConfigError:
+                    pass  # logged by reload(); the next change is tried again
+                except Exception:  # the watcher must outlive anything a file can do
+                    log.exception("reload after a file change failed")
 
     def _fingerprint(self) -> tuple[tuple[str, float], ...]:
         files = [self.path]

@@ -36,7 +36,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ConfigError
-from .events import Event
+from .events import Event, parse_event
 from .formatting import one_line, truncate
 from .messages import ChangeRow, Fact, Message
 from .statuses import StatusLabels
@@ -73,6 +73,10 @@ class Renderer:
         self.timezone = timezone
         self.base_url = base_url.rstrip("/")
         self.folders = [f for f in (user_templates, SHIPPED_TEMPLATES) if f is not None]
+        # The template files, listed once: a file added later is used only after a
+        # reload has checked it (see check_templates).
+        self.names = frozenset(p.name for folder in self.folders if folder.is_dir()
+                               for p in folder.glob("*.j2"))
         self.env = SandboxedEnvironment(
             loader=ChoiceLoader([FileSystemLoader(str(f)) for f in self.folders]),
             autoescape=False,  # templates produce plain text; formatting escapes per channel
@@ -92,7 +96,7 @@ class Renderer:
         if chosen:
             return f"{chosen}.j2"
         own = f"{event_name}.j2"
-        return own if any((folder / own).is_file() for folder in self.folders) else "default.j2"
+        return own if own in self.names else "default.j2"
 
     def render(self, event: Event, template: str | None = None) -> Message:
         """Render one event; a broken template raises ConfigError naming file and line."""
@@ -106,12 +110,13 @@ class Renderer:
                 pass
             summary = _block(ctx, "summary")
             details = _block(ctx, "details")
-        except TemplateNotFound:
-            raise ConfigError("template not found in " + ", ".join(map(str, self.folders)),
-                              where=name) from None
+        except TemplateNotFound as exc:
+            raise ConfigError(f"template {exc.name!r} not found in "
+                              + ", ".join(map(str, self.folders)), where=name) from None
         except TemplateSyntaxError as exc:
-            raise ConfigError(exc.message or "syntax error", where=exc.filename or name,
-                              key=f"line {exc.lineno}") from None
+            raise _syntax_error(exc, name) from None
+        except (UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(f"cannot read: {exc}", where=name) from None
         except TemplateError as exc:
             raise ConfigError(f"cannot render: {exc}", where=name) from None
         except Exception as exc:  # a template's own arithmetic or filter misuse
@@ -177,7 +182,10 @@ class Renderer:
             return value.astimezone(self.timezone).strftime("%a %d %b %Y, %H:%M %Z")
         text = _display(value)
         if _LOCAL_TIME.match(text):
-            parsed = datetime.fromisoformat(text.replace(" ", "T"))
+            try:
+                parsed = datetime.fromisoformat(text.replace(" ", "T"))
+            except ValueError:  # "0000-00-00 00:00:00", "2026-02-30": shown as sent
+                return text
             if len(text) == 10:  # a date alone, such as an invoice's DUE_DATE
                 return parsed.strftime("%a %d %b %Y")
             return parsed.strftime("%a %d %b %Y, %H:%M")
@@ -246,18 +254,35 @@ def check_templates(renderer: Renderer, chosen: list[str]) -> int:
 
     Returns how many templates were checked; raises ConfigError naming file and line.
     """
-    names = sorted({p.name for folder in renderer.folders if folder.is_dir()
-                    for p in folder.glob("*.j2")})
+    names = sorted(renderer.names)
     if "default.j2" not in names:
         raise ConfigError("the fallback template is missing", where="default.j2")
     for name in names:
         try:
             renderer.env.get_template(name)
         except TemplateSyntaxError as exc:
-            raise ConfigError(exc.message or "syntax error", where=exc.filename or name,
-                              key=f"line {exc.lineno}") from None
+            raise _syntax_error(exc, name) from None
+        except (UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(f"cannot read: {exc}", where=name) from None
     for template in chosen:
         if f"{template}.j2" not in names:
             raise ConfigError(f"template {template!r} not found (looked for {template}.j2 in "
                               + ", ".join(map(str, renderer.folders)) + ")")
+    # A trial render of each template catches what compiling cannot: an {% extends %}
+    # or {% include %} of a missing file, a filter used on the wrong kind of value.
+    for name in names:
+        if not name.startswith("_"):  # partials are rendered through the others
+            renderer.render(_SAMPLE, name.removesuffix(".j2"))
     return len(names)
+
+
+_SAMPLE = parse_event({
+    "event": "job.status.updated", "time": "2026-01-05 09:30:00", "user_name": "Sam Taylor",
+    "job": 1, "data": {"NUMBER": 1, "JOB_NAME": "Sample", "STATUS": 2, "OUT_DATE": "2026-01-06 09:00:00"},
+    "changes": {"STATUS": {"from": 1, "to": 2}},
+})
+
+
+def _syntax_error(exc: TemplateSyntaxError, name: str) -> ConfigError:
+    return ConfigError(exc.message or "syntax error", where=exc.filename or name,
+                       key=f"line {exc.lineno}")

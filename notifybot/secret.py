@@ -25,7 +25,9 @@ class Secret:
         return bool(self._value)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+        # Bytes: compare_digest refuses str holding anything but ASCII.
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(),
+                                                                 other._value.encode())
 
     def __hash__(self) -> int:
         return hash(self._value)

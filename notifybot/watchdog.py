@@ -16,12 +16,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .config import WatchdogConfig
-from .matching import Subscription
+from .config import SILENCE_EVENT, WatchdogConfig
 from .pipeline import Pipeline
 
 log = logging.getLogger("notifybot.watchdog")
-SILENCE_EVENT = "notifybot.silence"
 _MAX_DAYS = 31  # beyond a month of silence the exact figure no longer matters
 
 
@@ -50,21 +48,28 @@ def _duration(seconds: float) -> str:
 
 
 class Watchdog:
-    """Checks now and then whether the silence has lasted too long."""
+    """Checks now and then whether the silence has lasted too long.
 
-    def __init__(self, cfg: WatchdogConfig, pipeline: Pipeline, started_at: float) -> None:
-        self.cfg = cfg
+    It reads ``[watchdog]`` from the pipeline's configuration at every check, so a
+    reload turns it on, off or changes it. The alert reaches its channel through
+    the subscription that :func:`notifybot.config.parse` adds for it.
+    """
+
+    def __init__(self, pipeline: Pipeline, started_at: float) -> None:
         self.pipeline = pipeline
         self.started_at = started_at
 
     async def check(self, now: float) -> bool:
-        """Alert if due and not done yet for this silence; returns whether an alert was stored."""
+        """Store the alert if due and not done yet for this silence; whether it was stored."""
+        cfg = self.pipeline.config.watchdog
+        if cfg is None:
+            return False
         store, tz = self.pipeline.store, self.pipeline.config.server.timezone
         last = await store.last_event_at(exclude=SILENCE_EVENT)
         since = last if last is not None else self.started_at
         quiet = working_seconds(datetime.fromtimestamp(since, UTC), datetime.fromtimestamp(now, UTC),
-                                self.cfg, tz)
-        if quiet < self.cfg.quiet_after:
+                                cfg, tz)
+        if quiet < cfg.quiet_after:
             return False
         body = json.dumps({
             "event": SILENCE_EVENT,
@@ -77,15 +82,11 @@ class Watchdog:
         digest = hashlib.sha256(f"{SILENCE_EVENT}:{last or 'never'}".encode()).hexdigest()
         event_id, new = await store.add_event(SILENCE_EVENT, body, digest, "application/json", {},
                                               now)
-        if not new:
-            return False
-        stored = await store.get_event(event_id)
-        assert stored is not None
-        log.warning("no webhook for %s of working hours", _duration(quiet),
-                    extra={"event_id": event_id, "event": SILENCE_EVENT})
-        watchdog = Subscription(self.cfg.channel, "watchdog", (SILENCE_EVENT,))
-        await self.pipeline.route(stored, extra=[watchdog])
-        return True
+        if new:
+            log.warning("no webhook for %s of working hours", _duration(quiet),
+                        extra={"event_id": event_id, "event": SILENCE_EVENT})
+            self.pipeline.wake()  # routed like any event, from storage
+        return new
 
     async def run(self, every: float = 60.0) -> None:
         while True:

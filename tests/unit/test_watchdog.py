@@ -69,13 +69,15 @@ async def test_silence_in_working_hours_alerts_the_channel_once(tmp_path: Path) 
     pipeline = Pipeline(config, store, senders)
     monday_9 = at("2026-11-23 09:00").timestamp()
     await store.add_event("job.updated", b"{}", "d1", "application/json", {}, monday_9)
-    watchdog = Watchdog(OFFICE, pipeline, started_at=monday_9)
+    await store.route(1, [], monday_9)
+    watchdog = Watchdog(pipeline, started_at=monday_9)
     try:
         assert not await watchdog.check(monday_9 + 7199)
         assert await watchdog.check(monday_9 + 7200)
         assert not await watchdog.check(monday_9 + 9000), "one alert per silence"
+        assert await pipeline.route_pending() == 1, "the alert is routed like any event"
         [delivery] = await store.list_deliveries()
-        assert delivery.channel == "ops"
+        assert delivery.channel == "ops", "only the watchdog's channel hears it"
         assert delivery.payload["text"].startswith(
             "No HireHop webhook for 2 h 00 min of working hours")
         await store.add_event("job.updated", b"{}", "d2", "application/json", {}, monday_9 + 9100)
