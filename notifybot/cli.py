@@ -66,7 +66,8 @@ def parser() -> argparse.ArgumentParser:
                         "send one test message to one channel (a fire drill)")
     send_test.add_argument("channel")
     deliveries = command("deliveries", commands.deliveries, "list deliveries, newest first")
-    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead"))
+    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead", "failed"),
+                            help="failed: pending again after a failed attempt")
     deliveries.add_argument("--event", type=int, help="only this event's deliveries")
     deliveries.add_argument("--limit", type=int, default=50)
     deliveries.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
@@ -126,7 +127,11 @@ async def deliveries(args: argparse.Namespace) -> int:
     store = open_store(config.server.database)
     try:
         await store.migrate()
-        status = DeliveryStatus(args.status) if args.status else None
+        status: DeliveryStatus | Literal["failed"] | None = None
+        if args.status == "failed":
+            status = "failed"
+        elif args.status:
+            status = DeliveryStatus(args.status)
         rows = await store.list_deliveries(status, args.limit, args.event)
     finally:
         await store.close()

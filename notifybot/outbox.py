@@ -122,7 +122,7 @@ class Outbox:
             await self._failed(delivery, TemporaryDeliveryError(type(exc).__name__), fields)
             return
         now = self.clock()
-        await self.store.mark_sent(delivery.id, receipt.detail, now)
+        await self.store.mark_sent(delivery.id, receipt.detail, now, attempt=delivery.attempts)
         self.metrics.deliveries.labels(channel=delivery.channel, outcome="sent", reason="").inc()
         self.metrics.latency.labels(channel=delivery.channel).observe(max(0.0, now - delivery.created_at))
         log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
@@ -155,11 +155,12 @@ class Outbox:
         if isinstance(error, RateLimited):
             self.metrics.rate_limited.labels(channel=delivery.channel).inc()
         if decision.retry_at is None:
-            await self.store.mark_dead(delivery.id, decision.reason, now)
+            await self.store.mark_dead(delivery.id, decision.reason, now, attempt=delivery.attempts)
             log.warning("delivery dead: %s", decision.reason,
                         extra={**fields, "reason": decision.reason})
             return
         await self.store.retry_later(delivery.id, decision.retry_at, decision.reason, now,
-                                     decision.blocked_until)
+                                     decision.blocked_until, attempt=delivery.attempts,
+                                     count_attempt=not isinstance(error, RateLimited))
         log.info("will retry in %.1fs: %s", decision.retry_at - now, decision.reason,
                  extra={**fields, "reason": decision.reason})

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 class DeliveryStatus(StrEnum):
@@ -100,19 +100,28 @@ class Store(Protocol):
         """Return expired leases to pending, then move due deliveries to ``sending``."""
         ...
 
-    async def mark_sent(self, delivery_id: int, receipt: str, now: float) -> None: ...
+    async def mark_sent(self, delivery_id: int, receipt: str, now: float,
+                        attempt: int | None = None) -> None:
+        """Record the delivery as sent. With ``attempt``, only if that attempt still holds it."""
 
     async def retry_later(self, delivery_id: int, at: float, error: str, now: float,
-                          blocked_until: float | None = None) -> None:
-        """Back to pending until ``at``; ``blocked_until`` parks the whole destination (429)."""
+                          blocked_until: float | None = None, attempt: int | None = None,
+                          count_attempt: bool = True) -> None:
+        """Back to pending until ``at``; ``blocked_until`` parks the whole destination (429).
 
-    async def mark_dead(self, delivery_id: int, error: str, now: float) -> None: ...
+        ``count_attempt=False`` gives the attempt back: being asked to wait is no failure.
+        """
+
+    async def mark_dead(self, delivery_id: int, error: str, now: float,
+                        attempt: int | None = None) -> None: ...
 
     async def release(self, delivery_ids: Sequence[int], now: float) -> None:
         """Return claimed deliveries to pending without counting the attempt (shutdown)."""
 
-    async def list_deliveries(self, status: DeliveryStatus | None = None, limit: int = 50,
-                              event_id: int | None = None) -> list[Delivery]: ...
+    async def list_deliveries(self, status: DeliveryStatus | Literal["failed"] | None = None,
+                              limit: int = 50, event_id: int | None = None) -> list[Delivery]:
+        """Newest first. ``"failed"``: pending deliveries whose last attempt failed."""
+        ...
 
     async def replay(self, *, delivery_id: int | None = None, dead: bool = False,
                      event_id: int | None = None, now: float) -> int:

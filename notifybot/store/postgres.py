@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -139,6 +139,13 @@ class PostgresStore:
     async def route(self, event_id: int, deliveries: Sequence[NewDelivery], now: float) -> int:
         added = pending = 0
         async with self._tx() as conn:
+            # Only the first to route an event enqueues: two instances on different
+            # configurations (mid-reload) must not both add their deliveries.
+            claimed = await conn.execute(
+                "UPDATE events SET routed_at = $1 WHERE id = $2 AND routed_at IS NULL",
+                now, event_id)
+            if claimed.endswith(" 0"):
+                return 0
             # Destinations first and in key order (see the module docstring). Holding
             # them also means a destination's ids are handed out in commit order, so a
             # claim never sees a later delivery of a paced destination before an earlier.
@@ -159,7 +166,6 @@ class PostgresStore:
                 count = int(result.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
                 added += count
                 pending += count if status is DeliveryStatus.PENDING else 0
-            await conn.execute("UPDATE events SET routed_at = $1 WHERE id = $2", now, event_id)
             if pending:
                 await conn.execute("NOTIFY notifybot_deliveries")
         return added
@@ -193,12 +199,14 @@ class PostgresStore:
                 now, list({row[5] for row in rows}))
             return [pg_sql.delivery_from(row) for row in rows]
 
-    async def mark_sent(self, delivery_id: int, receipt: str, now: float) -> None:
+    async def mark_sent(self, delivery_id: int, receipt: str, now: float,
+                        attempt: int | None = None) -> None:
         await self._finish(delivery_id, "status = 'sent', receipt = $3, last_error = NULL",
-                           receipt, now)
+                           receipt, now, attempt)
 
     async def retry_later(self, delivery_id: int, at: float, error: str, now: float,
-                          blocked_until: float | None = None) -> None:
+                          blocked_until: float | None = None, attempt: int | None = None,
+                          count_attempt: bool = True) -> None:
         async with self._tx() as conn:
             # The destination before the delivery: lock order.
             await conn.execute(_PACE_FROM_NOW, now, delivery_id)
@@ -209,18 +217,24 @@ class PostgresStore:
                     blocked_until, delivery_id)
             await conn.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, last_error = $2, "
-                "lease_until = NULL, updated_at = $3 WHERE id = $4 AND status = 'sending'",
-                at, error, now, delivery_id)
+                "lease_until = NULL, updated_at = $3, attempts = attempts - $6 "
+                "WHERE id = $4 AND status = 'sending' AND ($5::int IS NULL OR attempts = $5)",
+                at, error, now, delivery_id, attempt, 0 if count_attempt else 1)
 
-    async def mark_dead(self, delivery_id: int, error: str, now: float) -> None:
-        await self._finish(delivery_id, "status = 'dead', last_error = $3", error, now)
+    async def mark_dead(self, delivery_id: int, error: str, now: float,
+                        attempt: int | None = None) -> None:
+        await self._finish(delivery_id, "status = 'dead', last_error = $3", error, now, attempt)
 
-    async def _finish(self, delivery_id: int, assignments: str, value: str, now: float) -> None:
+    async def _finish(self, delivery_id: int, assignments: str, value: str, now: float,
+                      attempt: int | None) -> None:
         async with self._tx() as conn:
             await conn.execute(_PACE_FROM_NOW, now, delivery_id)  # destination first: lock order
+            # ``attempt`` fences a late outcome: a send that outlived its lease must not
+            # overwrite the state of the attempt that took the delivery over.
             await conn.execute(
                 f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = $2 "
-                "WHERE id = $1 AND status = 'sending'", delivery_id, now, value)
+                "WHERE id = $1 AND status = 'sending' AND ($4::int IS NULL OR attempts = $4)",
+                delivery_id, now, value, attempt)
 
     async def release(self, delivery_ids: Sequence[int], now: float) -> None:
         if not delivery_ids:
@@ -231,11 +245,12 @@ class PostgresStore:
             "lease_until = NULL, updated_at = $1 WHERE status = 'sending' "
             "AND id = ANY($2::bigint[])", now, list(delivery_ids))
 
-    async def list_deliveries(self, status: DeliveryStatus | None = None, limit: int = 50,
-                              event_id: int | None = None) -> list[Delivery]:
+    async def list_deliveries(self, status: DeliveryStatus | Literal["failed"] | None = None,
+                              limit: int = 50, event_id: int | None = None) -> list[Delivery]:
         rows = await self._fetch(
             f"SELECT {pg_sql.DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
-            "WHERE ($1::text IS NULL OR d.status = $1) AND ($2::bigint IS NULL OR d.event_id = $2) "
+            "WHERE ($1::text IS NULL OR d.status = $1 OR ($1 = 'failed' AND d.status = 'pending' "
+            "AND d.last_error IS NOT NULL)) AND ($2::bigint IS NULL OR d.event_id = $2) "
             "ORDER BY d.id DESC LIMIT $3",
             None if status is None else str(status), event_id, limit)
         return [pg_sql.delivery_from(row) for row in rows]

@@ -92,16 +92,18 @@ async def test_unrouted_events_oldest_first_until_routed(store: Store) -> None:
 # -- route ----------------------------------------------------------------------------
 
 
-async def test_route_twice_adds_nothing(store: Store) -> None:
+async def test_only_the_first_routing_of_an_event_enqueues(store: Store) -> None:
+    # Two instances mid-reload may plan different deliveries for one event: only
+    # the first to route it enqueues, so a channel never hears it twice.
     event_id = await add(store)
     batch = [new("ops"), new("ops", "s1"), new("warehouse")]
     assert await store.route(event_id, batch, T0) == 3
     assert await store.route(event_id, batch, T0 + 1) == 0
-    assert await store.route(event_id, [*batch, new("accounts")], T0 + 2) == 1
+    assert await store.route(event_id, [*batch, new("accounts")], T0 + 2) == 0
     deliveries = await store.list_deliveries(event_id=event_id)
     assert sorted((d.channel, d.subscription) for d in deliveries) == [
-        ("accounts", "s0"), ("ops", "s0"), ("ops", "s1"), ("warehouse", "s0")]
-    assert (await store.counts())[PENDING] == 4
+        ("ops", "s0"), ("ops", "s1"), ("warehouse", "s0")]
+    assert (await store.counts())[PENDING] == 3
 
 
 async def test_route_stores_what_claim_returns(store: Store) -> None:
@@ -389,3 +391,33 @@ async def test_migrate_twice_is_harmless(store: Store) -> None:
     await store.migrate()
     assert [d.event_id for d in await store.list_deliveries()] == [event_id]
     assert (await store.add_event("x", BODY, "fresh", "application/json", {}, T0))[1]
+
+
+async def test_a_late_outcome_of_an_expired_attempt_changes_nothing(store: Store) -> None:
+    await enqueue(store, new("ops"))
+    [first] = await store.claim(T0, LEASE, 10)
+    [second] = await store.claim(T0 + LEASE + 1, LEASE, 10)  # the lease ran out: taken over
+    assert second.attempts == first.attempts + 1
+    await store.retry_later(first.id, T0 + 999, "late timeout", T0 + LEASE + 2,
+                            attempt=first.attempts)
+    await store.mark_dead(first.id, "late", T0 + LEASE + 2, attempt=first.attempts)
+    row = await status_of(store, first.id)
+    assert row.status is SENDING, "the running attempt keeps the delivery"
+    await store.mark_sent(second.id, "ok", T0 + LEASE + 3, attempt=second.attempts)
+    assert (await status_of(store, first.id)).status is SENT
+
+
+async def test_a_rate_limited_attempt_is_given_back(store: Store) -> None:
+    await enqueue(store, new("ops"))
+    [claimed] = await store.claim(T0, LEASE, 10)
+    await store.retry_later(claimed.id, T0 + 5, "429", T0 + 1, blocked_until=T0 + 5,
+                            attempt=claimed.attempts, count_attempt=False)
+    assert (await status_of(store, claimed.id)).attempts == 0
+
+
+async def test_failed_lists_pending_deliveries_whose_last_attempt_failed(store: Store) -> None:
+    await enqueue(store, new("ops"), new("warehouse"))
+    first, _ = await store.claim(T0, LEASE, 10)
+    await store.retry_later(first.id, T0 + 5, "HTTP 500", T0 + 1)
+    [failed] = await store.list_deliveries("failed")
+    assert failed.id == first.id and failed.last_error == "HTTP 500"
