@@ -49,6 +49,7 @@ def create_app(config: Config, *, store: Store | None = None,
     outbox = Outbox(store, senders, config.delivery, metrics=metrics)
     pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
                         on_enqueued=outbox.wake)
+    outbox.rerender = pipeline.payload_for
     reloader = Reloader(config_path or config.path, pipeline, outbox, senders, metrics)
     app.extensions["notifybot"] = pipeline
     app.extensions["notifybot.reloader"] = reloader

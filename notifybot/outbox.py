@@ -11,28 +11,32 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from .channels import Sender
 from .config import DeliveryConfig
-from .errors import DeliveryError, PermanentDeliveryError, RateLimited, TemporaryDeliveryError
+from .errors import ConfigError, DeliveryError, PermanentDeliveryError, RateLimited, TemporaryDeliveryError
 from .metrics import Metrics
 from .retry import RetryPolicy
 from .store import Delivery, Store
 
 log = logging.getLogger("notifybot.outbox")
+Rerender = Callable[[Delivery], Awaitable[Mapping[str, Any]]]
 
 
 class Outbox:
     """Runs beside the HTTP server; ``wake()`` says new work was enqueued."""
 
     def __init__(self, store: Store, senders: Mapping[str, Sender], settings: DeliveryConfig,
-                 *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
+                 *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
+                 rerender: Rerender | None = None) -> None:
         self.store = store
         self.senders = senders
         self.settings = settings
         self.policy = RetryPolicy(settings)
         self.metrics = metrics or Metrics()
+        self.rerender = rerender
         self.clock = clock
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -112,8 +116,9 @@ class Outbox:
         try:
             if sender is None:
                 raise PermanentDeliveryError(f"channel {delivery.channel!r} is not configured")
+            payload = delivery.payload or await self._rendered_again(delivery)
             await self._account_turn(sender)
-            receipt = await sender.send(delivery.payload)
+            receipt = await sender.send(payload)
         except DeliveryError as error:
             await self._failed(delivery, error, fields)
             return
@@ -126,6 +131,19 @@ class Outbox:
         self.metrics.deliveries.labels(channel=delivery.channel, outcome="sent", reason="").inc()
         self.metrics.latency.labels(channel=delivery.channel).observe(max(0.0, now - delivery.created_at))
         log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
+
+    async def _rendered_again(self, delivery: Delivery) -> Mapping[str, Any]:
+        """The message of a delivery born dead (its template was broken), replayed since.
+
+        Rendered now with the running configuration, so that fixing the template and
+        replaying is enough.
+        """
+        if self.rerender is None:
+            raise PermanentDeliveryError("no message was rendered for this delivery")
+        try:
+            return await self.rerender(delivery)
+        except ConfigError as exc:
+            raise PermanentDeliveryError(f"template error: {exc}") from None
 
     async def _account_turn(self, sender: Sender) -> None:
         """Wait for this sender's account (e.g. one Telegram bot across chats), if it has one.

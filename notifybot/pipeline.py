@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .channels import Sender
 from .config import Config, load
@@ -30,7 +31,7 @@ from .ingest import accept, decode, safe_headers
 from .matching import Subscription
 from .metrics import Metrics
 from .rendering import Renderer, check_templates
-from .store import NewDelivery, Store, StoredEvent
+from .store import Delivery, NewDelivery, Store, StoredEvent
 
 log = logging.getLogger("notifybot.pipeline")
 
@@ -126,6 +127,17 @@ class Pipeline:
                 return routed
             for stored in events:
                 routed += await self.route(stored)
+
+    async def payload_for(self, delivery: Delivery) -> Mapping[str, Any]:
+        """Render a delivery's message again from its stored event (see Outbox.rerender)."""
+        stored = await self.store.get_event(delivery.event_id)
+        if stored is None:
+            raise ConfigError(f"event {delivery.event_id} is not in the database")
+        event = parse_event(decode(stored.body, stored.content_type))
+        template = next((s.template for s in self.config.index.all
+                         if s.channel == delivery.channel and s.id == delivery.subscription), None)
+        kind = self.senders[delivery.channel].kind
+        return FORMATTERS[kind](self.renderer.render(event, template))
 
     def wake(self) -> None:
         """Route now: another process stored an event."""

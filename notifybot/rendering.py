@@ -56,6 +56,20 @@ _FIELD_NAMES = {
 }
 
 
+class _Missing(ChainableUndefined):
+    """A field the payload does not have: empty text, and 0 to ``int``/``float``.
+
+    HireHop leaves fields out freely, so ``{{ data.X | int }}`` on an event without
+    ``X`` renders 0 rather than failing the message.
+    """
+
+    def __int__(self) -> int:
+        return 0
+
+    def __float__(self) -> float:
+        return 0.0
+
+
 @dataclass(frozen=True)
 class StatusChange:
     """A status move in words, e.g. ``Provisional`` → ``Booked``."""
@@ -80,7 +94,7 @@ class Renderer:
         self.env = SandboxedEnvironment(
             loader=ChoiceLoader([FileSystemLoader(str(f)) for f in self.folders]),
             autoescape=False,  # templates produce plain text; formatting escapes per channel
-            undefined=ChainableUndefined,
+            undefined=_Missing,
             finalize=_finalize,
             # Templates are compiled once and kept: an edit on disk takes effect
             # through a reload, which checks it first, never half-way.
