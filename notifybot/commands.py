@@ -23,7 +23,7 @@ from . import editing, logs
 from .app import create_app
 from .channels import build_sender
 from .config import Config, load
-from .errors import ConfigError, DeliveryError
+from .errors import ConfigError, DeliveryError, NotifybotError
 from .events import parse_event
 from .formatting import FORMATTERS
 from .ingest import decode
@@ -33,7 +33,7 @@ from .output import Progress, table
 from .pipeline import prepare, renderer_for
 from .reload import Reloader
 from .rendering import check_templates
-from .store import DeliveryStatus, open_store
+from .store import DeliveryStatus, Store, open_store
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -50,7 +50,14 @@ async def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     reloader: Reloader = app.extensions["notifybot.reloader"]
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(reloader)))
+    reloads: set[asyncio.Task[None]] = set()  # keeps each reload task alive until it ends
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(_reload(reloader))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await hypercorn_serve(app, hypercorn, shutdown_trigger=stop.wait)
     return 0
 
@@ -123,8 +130,8 @@ async def send_test(args: argparse.Namespace) -> int:
 
 
 async def deliveries(args: argparse.Namespace) -> int:
-    config = load(args.config)
-    store = open_store(config.server.database)
+    config = storage_config(args)
+    store = existing_store(config)
     try:
         await store.migrate()
         status: DeliveryStatus | Literal["failed"] | None = None
@@ -150,8 +157,8 @@ async def deliveries(args: argparse.Namespace) -> int:
 
 
 async def replay(args: argparse.Namespace) -> int:
-    config = load(args.config)
-    store = open_store(config.server.database)
+    config = storage_config(args)
+    store = existing_store(config)
     count = 0
     try:
         await store.migrate()
@@ -176,7 +183,7 @@ async def replay(args: argparse.Namespace) -> int:
 
 
 async def migrate(args: argparse.Namespace) -> int:
-    config = load(args.config)
+    config = storage_config(args)
     store = open_store(config.server.database)
     try:
         await store.migrate()
@@ -184,6 +191,20 @@ async def migrate(args: argparse.Namespace) -> int:
         await store.close()
     print(f"{_database_kind(config)} schema is up to date")
     return 0
+
+
+def storage_config(args: argparse.Namespace) -> Config:
+    """The configuration as far as the database commands need it: no secrets required."""
+    return editing.validate(args.config, editing.read_text(args.config))
+
+
+def existing_store(config: Config) -> Store:
+    """The store of a server that has run: never a new, empty SQLite file by mistake."""
+    url = config.server.database
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise NotifybotError(f"no notifybot database at {url.removeprefix('sqlite:///')!r} "
+                             "(run this where `notifybot serve` runs, or check [server] database)")
+    return open_store(url)
 
 
 def _database_kind(config: Config) -> str:

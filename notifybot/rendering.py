@@ -63,10 +63,10 @@ class _Missing(ChainableUndefined):
     ``X`` renders 0 rather than failing the message.
     """
 
-    def __int__(self) -> int:
+    def __int__(self) -> int:  # type: ignore[override]
         return 0
 
-    def __float__(self) -> float:
+    def __float__(self) -> float:  # type: ignore[override]
         return 0.0
 
 

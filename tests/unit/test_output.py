@@ -71,3 +71,25 @@ def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert exit_.value.code == 0
     assert capsys.readouterr().out == "SQLite schema is up to date\n"
     assert (tmp_path / "n.db").exists()
+
+
+def test_deliveries_needs_no_secrets_and_never_creates_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    config = tmp_path / "subscriptions.toml"
+    config.write_text(f'[server]\ndatabase = "sqlite:///{tmp_path / "n.db"}"\n'
+                      '[hirehop]\nexport_key = "${HIREHOP_EXPORT_KEY}"\n'
+                      '[channels.team]\ntype = "slack"\ntoken = "${SLACK_BOT_TOKEN}"\n'
+                      'channel = "C0123"\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["deliveries", "-c", str(config)])
+    assert exit_.value.code == 1
+    assert "no notifybot database at" in capsys.readouterr().err
+    assert not (tmp_path / "n.db").exists()
+    with pytest.raises(SystemExit):
+        main(["migrate", "-c", str(config)])
+    with pytest.raises(SystemExit) as exit_:
+        main(["deliveries", "--status", "failed", "-c", str(config)])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.endswith("no deliveries\n")
