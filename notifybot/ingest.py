@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus
+from urllib.parse import parse_qsl, urlencode
 
 from .config import ExportKey
 from .errors import WebhookRejected
@@ -74,12 +74,20 @@ def redact(body: bytes, key: str) -> bytes:
     """The body with the export key's value replaced, so no stored row holds it."""
     redacted = _JSON_KEY.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
     if redacted != body:
-        return redacted
-    # A form: the key appears URL-encoded, perhaps inside a JSON-holding field.
-    spellings = {key, json.dumps(key)[1:-1], quote_plus(key), quote(key, safe="")}
-    for spelling in sorted(spellings, key=len, reverse=True):
-        body = body.replace(spelling.encode(), REDACTED.encode())
-    return body
+        return redacted  # JSON: the bytes as received, but for the key's value
+    # A form: percent-encoding has many spellings, so rebuild it from its fields
+    # with the key replaced (a JSON-holding field re-encoded the same way).
+    fields = parse_qsl(body.decode("utf-8-sig"), keep_blank_values=True)
+    cleaned = [(name, REDACTED if name == "export_key" else _redact_json(value))
+               for name, value in fields]
+    return urlencode(cleaned).encode()
+
+
+def _redact_json(value: str) -> str:
+    decoded = _json(value)
+    if decoded is None or "export_key" not in decoded:
+        return value
+    return json.dumps({**decoded, "export_key": REDACTED}, ensure_ascii=False)
 
 
 def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:

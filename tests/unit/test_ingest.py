@@ -198,3 +198,12 @@ def test_safe_headers_drop_credentials() -> None:
     headers = {"Content-Type": "application/json", "Authorization": "Bearer x",
                "Cookie": "s=1", "Proxy-Authorization": "Basic y", "User-Agent": "HireHop"}
     assert safe_headers(headers) == {"Content-Type": "application/json", "User-Agent": "HireHop"}
+
+
+@pytest.mark.parametrize("encoded", ["Ab%2fCd%2bEf%3d%3d", "Ab%2FCd%2BEf%3D%3D", "Ab/Cd+Ef=="])
+def test_a_form_key_is_redacted_however_it_is_percent_encoded(encoded: str) -> None:
+    key = "Ab/Cd+Ef==" if "%" in encoded else "Ab/Cd Ef=="  # a raw "+" is a space in a form
+    body = f"export_key={encoded}&event=job.updated".encode()
+    stored = redact(body, key)
+    assert decode(stored) == {"export_key": "[redacted]", "event": "job.updated"}
+    assert b"Cd" not in stored
