@@ -34,6 +34,7 @@ _WATCHDOG_KEYS = {"channel", "quiet_after", "hours", "days"}
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SERVER_KEYS = {"bind", "webhook_path", "database", "timezone", "templates", "max_body_bytes"}
 _HIREHOP_KEYS = {"export_key", "base_url", "job_status", "invoice_status"}
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 _SUBSCRIPTION_KEYS = {"name", "events", "when", "unless", "template"}
 
 
@@ -283,6 +284,8 @@ def _channels(table: Mapping[str, Any], labels: StatusLabels) -> dict[str, Chann
     result = {}
     for name, options in table.items():
         key = f"channels.{name}"
+        if not _CHANNEL_NAME.fullmatch(name):
+            raise ConfigError("a channel name is letters, digits, '_' and '-'", key=key)
         if not isinstance(options, Mapping):
             raise ConfigError("must be a table", key=key)
         kind = options.get("type")

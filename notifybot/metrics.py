@@ -26,7 +26,8 @@ class Metrics:
         self.deliveries = Counter("notifybot_deliveries", "Delivery attempts, by channel and outcome",
                                   ["channel", "outcome", "reason"], registry=r)
         self.latency = Histogram("notifybot_delivery_latency_seconds",
-                                 "From the event's arrival to its delivery", ["channel"],
+                                 "From enqueueing (routing, or a replay) to delivery",
+                                 ["channel"],
                                  buckets=_LATENCY_BUCKETS, registry=r)
         self.queue = Gauge("notifybot_queue_depth", "Deliveries in each state", ["state"],
                            registry=r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -22,6 +23,12 @@ from .retry import RetryPolicy
 from .store import Delivery, Store
 
 log = logging.getLogger("notifybot.outbox")
+_NUMBERS = re.compile(r"\d+")
+
+
+def reason_label(reason: str) -> str:
+    """A reason as a metric label: numbers folded ("retry after N"), so series stay few."""
+    return _NUMBERS.sub("N", reason)[:100]
 Rerender = Callable[[Delivery], Awaitable[Mapping[str, Any]]]
 
 
@@ -169,7 +176,7 @@ class Outbox:
                                       created_at=delivery.created_at, now=now)
         outcome = "dead" if decision.retry_at is None else "retry"
         self.metrics.deliveries.labels(channel=delivery.channel, outcome=outcome,
-                                       reason=error.reason[:100]).inc()
+                                       reason=reason_label(error.reason)).inc()
         if isinstance(error, RateLimited):
             self.metrics.rate_limited.labels(channel=delivery.channel).inc()
         if decision.retry_at is None:

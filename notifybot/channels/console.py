@@ -6,6 +6,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from ..errors import ConfigError
 from .base import Receipt
 
 
@@ -13,10 +14,10 @@ class ConsoleSender:
     """Writes ``[channel] summary`` to standard output (or the given stream)."""
 
     kind = "console"
-    pace = 0.0
 
-    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+    def __init__(self, name: str, stream: TextIO | None = None, pace: float = 0.0) -> None:
         self.name = name
+        self.pace = pace
         self.destination = f"console:{name}"
         self._stream = stream
 
@@ -33,4 +34,7 @@ class ConsoleSender:
 
 
 def build(name: str, options: Mapping[str, Any]) -> ConsoleSender:
-    return ConsoleSender(name)
+    pace = options.get("pace", 0.0)
+    if isinstance(pace, bool) or not isinstance(pace, int | float) or pace < 0:
+        raise ConfigError("must be a non-negative number of seconds", key=f"channels.{name}.pace")
+    return ConsoleSender(name, pace=float(pace))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from html.parser import HTMLParser
+from itertools import pairwise
 
 from tests.integration.conftest import SAMPLES, SMTP_PASSWORD, StandIns
 from tests.integration.service import EXPORT_KEY, Service
@@ -178,3 +179,20 @@ async def test_a_burst_to_one_paced_channel_arrives_in_order_without_429s(
         assert standins.slack.calls.count("chat.postMessage") == 4, "no 429 was needed"
     finally:
         await service.terminate()
+
+
+async def test_a_burst_of_50_to_one_paced_channel_arrives_in_order_and_spaced(
+    standins: StandIns,
+) -> None:
+    service = await standins.service(standins.config(pace=0.2)).start()
+    try:
+        base = json.loads(sample("job.updated.constructed.json"))
+        for job in range(1, 51):
+            assert (await service.post({**base, "job": job})).status_code == 202
+        await eventually(lambda: len(standins.slack.messages) == 50, within=30, what="50 messages")
+    finally:
+        await service.terminate()
+    posts = standins.slack.messages
+    assert [int(m.text.split(" ")[1]) for m in posts] == list(range(1, 51)), "in order"
+    assert min(b.time - a.time for a, b in pairwise(posts)) >= 0.19, "paced"
+    assert standins.slack.calls.count("chat.postMessage") == 50, "one attempt each"

@@ -34,8 +34,17 @@ EVENT = {"export_key": KEY, "event": "job.updated", "job": 7, "user_name": "Sam"
 
 
 class Running:
-    def __init__(self, client: Any, path: Path, sender: FakeSender, db: Path) -> None:
+    def __init__(self, client: Any, path: Path, sender: FakeSender, db: Path,
+                 store: SQLiteStore) -> None:
         self.client, self.path, self.sender, self.db = client, path, sender, db
+        self.store = store
+
+    async def routed(self) -> None:
+        """Every stored event has been matched and enqueued (or found to match nothing)."""
+        async def done() -> bool:
+            return not await self.store.unrouted_events(10)
+
+        await eventually(done, what="routing of every event")
 
     def write(self, events: str = "*", text: str | None = None) -> None:
         self.path.write_text(text or CONFIG.format(db=self.db, key=KEY, events=events))
@@ -63,10 +72,11 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     path.write_text(CONFIG.format(db=db, key=KEY, events="job.*"))
     sender = FakeSender("log")
     senders: dict[str, Any] = {"log": sender}
-    app = create_app(load(path, environ={}), store=SQLiteStore(db), senders=senders,
+    store = SQLiteStore(db)
+    app = create_app(load(path, environ={}), store=store, senders=senders,
                      config_path=path, watch_interval=0.05)
     async with app.test_app() as test_app:
-        yield Running(test_app.test_client(), path, sender, db)
+        yield Running(test_app.test_client(), path, sender, db, store)
 
 
 async def test_a_valid_edit_is_picked_up_from_disk(running: Running) -> None:
@@ -77,7 +87,9 @@ async def test_a_valid_edit_is_picked_up_from_disk(running: Running) -> None:
                      what="the reload")
     await running.post(2)
     await running.post(3)
+    await running.routed()
     assert len(running.sender.sent) == 1, "job events no longer match"
+    assert len(await running.store.list_deliveries()) == 1
 
 
 async def test_a_broken_edit_is_refused_and_the_last_good_config_keeps_running(
@@ -106,6 +118,9 @@ async def test_post_reload_applies_a_good_config(running: Running) -> None:
     response = await running.client.post("/-/reload", scope_base=LOOPBACK)
     assert response.status_code == 200
     assert await response.get_json() == {"reloaded": True, "channels": 1, "subscriptions": 1}
+    await running.post(1)
+    await running.routed()
+    assert await running.store.list_deliveries() == [], "only contact events match now"
 
 
 async def test_reload_is_refused_from_other_addresses(running: Running) -> None:
