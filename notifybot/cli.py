@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -13,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import commands
-from .config import Config, load
-from .errors import ConfigError, NotifybotError
+from .errors import NotifybotError
 
 DEFAULT_CONFIG = os.environ.get("NOTIFYBOT_CONFIG", "subscriptions.toml")
 
@@ -27,10 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command: Command = args.run
     try:
         code = asyncio.run(command(args))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = 1
-    except NotifybotError as exc:
+    except NotifybotError as exc:  # ConfigError included: it names the file and key
         print(f"error: {exc}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt:
@@ -98,10 +93,3 @@ def parser() -> argparse.ArgumentParser:
     subscriptions.add_argument("channel", nargs="?", help="only this channel")
     return top
 
-
-def load_config(args: argparse.Namespace) -> Config:
-    return load(args.config)
-
-
-def print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))

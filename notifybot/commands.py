@@ -119,6 +119,9 @@ async def send_test(args: argparse.Namespace) -> int:
     )
     await sender.open()
     try:
+        check = getattr(sender, "check", None)  # credentials first, where the API allows
+        if check is not None:
+            print(f"{channel.name}: {await check()}")
         receipt = await sender.send(FORMATTERS[sender.kind](message))
     except DeliveryError as exc:
         print(f"{channel.name}: FAILED: {exc.reason}")

@@ -27,7 +27,7 @@ from .statuses import StatusLabels, to_code
 
 SILENCE_EVENT = "notifybot.silence"  # what the watchdog stores when HireHop falls silent
 SECRET_KEYS = frozenset({"token", "password", "username", "export_key"})
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!\-]+(\.[A-Za-z0-9_*?\[\]!\-]+)*$")
 _SECTIONS = {"server", "hirehop", "delivery", "channels", "watchdog"}
 _WATCHDOG_KEYS = {"channel", "quiet_after", "hours", "days"}
@@ -61,9 +61,6 @@ class HireHopConfig:
     export_keys: tuple[ExportKey, ...]
     base_url: str = "https://myhirehop.com"
     labels: StatusLabels = field(default_factory=StatusLabels)
-
-    def job_url(self, job: int | None) -> str | None:
-        return f"{self.base_url.rstrip('/')}/job.php?id={job}" if job else None
 
 
 @dataclass(frozen=True)
@@ -153,7 +150,7 @@ def _substitute(value: Any, environ: Mapping[str, str], key: str) -> Any:
                 raise ConfigError(f"environment variable {name} is not set", key=key or None)
             return environ[name]
 
-        text = _ENV_REF.sub(replace, value)
+        text = ENV_REF.sub(replace, value)
         return Secret(text) if _is_secret(key) else text
     if isinstance(value, Mapping):
         return {k: _substitute(v, environ, f"{key}.{k}" if key else k) for k, v in value.items()}

@@ -40,10 +40,9 @@ from tomlkit.container import Container
 from tomlkit.items import AoT, Array, Comment, Item, Table, Trivia, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
-from .config import Config, parse
+from .config import ENV_REF, Config, parse
 from .errors import ConfigError
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BLANK_LINE_AT_END = re.compile(r"(?<=\n)[ \t]*\r?\n\Z")
 _HEADER = re.compile(r"[ \t]*\[")
 
@@ -508,7 +507,7 @@ def validation_environ(raw: Mapping[str, Any], environ: Mapping[str, str]) -> di
 
     def visit(value: Any, key: str) -> None:
         if isinstance(value, str):
-            for match in _ENV_REF.finditer(value):
+            for match in ENV_REF.finditer(value):
                 name = match.group(1)
                 if name not in completed:
                     whole = match.group(0) == value

@@ -48,11 +48,6 @@ class Event:
     changes: tuple[Change, ...]
     payload: Mapping[str, Any] = field(repr=False)
 
-    @property
-    def entity(self) -> str:
-        """The first part of the event name: ``job``, ``invoice``, ``contact``..."""
-        return self.name.split(".", 1)[0]
-
     def change(self, field_name: str) -> Change | None:
         for change in self.changes:
             if change.field == field_name:

@@ -53,3 +53,16 @@ def require(options: Mapping[str, Any], key: str, *, channel: str, kind: type = 
     if not isinstance(value, kind):
         raise ConfigError(f"must be a {kind.__name__}", key=f"channels.{channel}.{key}")
     return value
+
+
+def seconds(options: Mapping[str, Any], key: str, default: float, *, channel: str,
+            positive: bool = False) -> float:
+    """A duration option (``timeout``, ``pace``): a number, at least 0, or above 0 if ``positive``."""
+    value = options.get(key, default)
+    # bool is an int in Python; ``timeout = true`` is a mistake, not 1 second.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError("must be a number of seconds", key=f"channels.{channel}.{key}")
+    if value < 0 or (positive and value == 0):
+        bound = "more than" if positive else "at least"
+        raise ConfigError(f"must be {bound} 0", key=f"channels.{channel}.{key}")
+    return float(value)

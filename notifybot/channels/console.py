@@ -6,8 +6,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from ..errors import ConfigError
-from .base import Receipt
+from .base import Receipt, seconds
 
 
 class ConsoleSender:
@@ -34,7 +33,4 @@ class ConsoleSender:
 
 
 def build(name: str, options: Mapping[str, Any]) -> ConsoleSender:
-    pace = options.get("pace", 0.0)
-    if isinstance(pace, bool) or not isinstance(pace, int | float) or pace < 0:
-        raise ConfigError("must be a non-negative number of seconds", key=f"channels.{name}.pace")
-    return ConsoleSender(name, pace=float(pace))
+    return ConsoleSender(name, pace=seconds(options, "pace", 0.0, channel=name))

@@ -24,7 +24,7 @@ import aiosmtplib
 from ..errors import ConfigError, DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from ..formatting import one_line
 from ..secret import Secret
-from .base import Receipt, require
+from .base import Receipt, require, seconds
 
 log = logging.getLogger(__name__)
 
@@ -235,9 +235,9 @@ def build(name: str, options: Mapping[str, Any]) -> EmailSender:
         name, host=host, port=_port(options, security, key("port")), security=security,
         sender=sender, recipients=_recipients(options.get("to"), key("to")),
         username=username, password=password,
-        timeout=_number(options, "timeout", DEFAULT_TIMEOUT, key("timeout"), positive=True),
+        timeout=seconds(options, "timeout", DEFAULT_TIMEOUT, channel=name, positive=True),
         tls_context=_tls_context(options.get("ca_file"), key("ca_file")),
-        pace=_number(options, "pace", 0.0, key("pace")),
+        pace=seconds(options, "pace", 0.0, channel=name),
     )
 
 
@@ -282,16 +282,6 @@ def _port(options: Mapping[str, Any], security: str, where: str) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigError("must be a port number (1-65535)", key=where)
     return port
-
-
-def _number(options: Mapping[str, Any], k: str, default: float, where: str,
-            *, positive: bool = False) -> float:
-    value = options.get(k, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError("must be a number of seconds", key=where)
-    if value < 0 or (positive and value == 0):
-        raise ConfigError(f"must be {'more than' if positive else 'at least'} 0", key=where)
-    return float(value)
 
 
 def _tls_context(ca_file: Any, where: str) -> ssl.SSLContext | None:

@@ -31,7 +31,7 @@ from notifybot.errors import (
 )
 from notifybot.secret import Secret
 
-from .base import Receipt, require
+from .base import Receipt, require, seconds
 
 DEFAULT_BASE_URL = "https://slack.com/api/"
 DEFAULT_TIMEOUT = 10.0
@@ -173,9 +173,9 @@ def build(name: str, options: Mapping[str, Any]) -> SlackSender:
         raise ConfigError("must be a channel id (C…) or #name", key=f"channels.{name}.channel")
     return SlackSender(name, token=token, channel=channel,
                        base_url=_base_url(name, options.get("base_url", DEFAULT_BASE_URL)),
-                       timeout=_number(name, options, "timeout", DEFAULT_TIMEOUT, minimum=0.0,
-                                       inclusive=False),
-                       pace=_number(name, options, "pace", DEFAULT_PACE, minimum=0.0))
+                       timeout=seconds(options, "timeout", DEFAULT_TIMEOUT, channel=name,
+                                       positive=True),
+                       pace=seconds(options, "pace", DEFAULT_PACE, channel=name))
 
 
 def _base_url(name: str, value: Any) -> str:
@@ -190,13 +190,3 @@ def _base_url(name: str, value: Any) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _number(name: str, options: Mapping[str, Any], key: str, default: float, *,
-            minimum: float, inclusive: bool = True) -> float:
-    value = options.get(key, default)
-    # bool is an int in Python; ``timeout = true`` is a mistake, not 1 second.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError("must be a number of seconds", key=f"channels.{name}.{key}")
-    if value < minimum or (value == minimum and not inclusive):
-        bound = "at least" if inclusive else "more than"
-        raise ConfigError(f"must be {bound} {minimum:g}", key=f"channels.{name}.{key}")
-    return float(value)

@@ -43,7 +43,7 @@ from notifybot.errors import (
 )
 from notifybot.secret import Secret
 
-from .base import Receipt, require
+from .base import Receipt, require, seconds
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +208,8 @@ def build(name: str, options: Mapping[str, Any]) -> TelegramSender:
     default_pace = GROUP_PACE if str(chat_id)[:1] in "-@" else PRIVATE_PACE
     return TelegramSender(
         name, token=token, chat_id=chat_id, base_url=base_url,
-        timeout=_seconds(name, options, "timeout", DEFAULT_TIMEOUT, minimum=0.001),
-        pace=_seconds(name, options, "pace", default_pace, minimum=0.0),
+        timeout=seconds(options, "timeout", DEFAULT_TIMEOUT, channel=name, positive=True),
+        pace=seconds(options, "pace", default_pace, channel=name),
         bot_rate=_bot_rate(name, options))
 
 
@@ -231,15 +231,6 @@ def _chat_id(name: str, value: Any) -> int | str:
         return value.strip()
     raise ConfigError("must be a numeric chat id (\"-1001234567890\") or \"@channelname\"",
                       key=key)
-
-
-def _seconds(name: str, options: Mapping[str, Any], key: str, default: float, *,
-             minimum: float) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        bound = "a positive" if minimum > 0 else "a non-negative"
-        raise ConfigError(f"must be {bound} number of seconds", key=f"channels.{name}.{key}")
-    return float(value)
 
 
 def _request(timeout: float) -> HTTPXRequest:

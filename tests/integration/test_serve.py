@@ -196,3 +196,23 @@ async def test_a_burst_of_50_to_one_paced_channel_arrives_in_order_and_spaced(
     assert [int(m.text.split(" ")[1]) for m in posts] == list(range(1, 51)), "in order"
     assert min(b.time - a.time for a, b in pairwise(posts)) >= 0.19, "paced"
     assert standins.slack.calls.count("chat.postMessage") == 50, "one attempt each"
+
+
+async def test_send_test_fires_one_message_per_channel_and_says_why_not(
+    standins: StandIns,
+) -> None:
+    service = standins.service(standins.config())  # not started: send-test needs no server
+    for channel in ("team", "warehouse", "oncall", "log"):
+        result = await service.cli("send-test", channel)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"{channel}: sent (" in result.stdout
+    assert standins.slack.messages[0].text == "notifybot test message for channel team"
+    assert standins.telegram.messages[0].plain_text.startswith(
+        "notifybot test message for channel warehouse")
+    assert standins.smtp.messages[0].message["Subject"] == "notifybot test message for channel oncall"
+
+    standins.slack.token = "xoxb-rotated"
+    failed = await service.cli("send-test", "team")
+    assert failed.returncode == 1 and "team: FAILED: slack: invalid_auth" in failed.stdout
+    unknown = await service.cli("send-test", "nope")
+    assert unknown.returncode == 1 and "no channel 'nope'" in unknown.stderr

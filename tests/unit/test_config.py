@@ -57,7 +57,6 @@ def test_defaults_when_only_the_key_is_given(tmp_path: Path) -> None:
     assert config.server.webhook_path == "/hirehop"
     assert config.server.timezone.key == "Europe/London"
     assert config.hirehop.base_url == "https://myhirehop.com"
-    assert config.hirehop.job_url(15471) == "https://myhirehop.com/job.php?id=15471"
     assert config.delivery.max_attempts == 12
     assert dict(config.channels) == {}
 

@@ -83,7 +83,6 @@ def test_job_number_resolution_order(payload: dict[str, object], expected: int |
 def test_job_status_sample_parses_to_typed_fields() -> None:
     event = parse_event(sample("job.status.updated.constructed"))
     assert event.name == "job.status.updated"
-    assert event.entity == "job"
     assert event.job == 15471
     assert event.company_id == 42
     assert event.user_name == "Sam Taylor"

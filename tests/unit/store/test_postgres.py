@@ -7,28 +7,18 @@ notifybot processes; asyncio.gather makes their transactions overlap for real.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
-from collections.abc import Callable
 
 import pytest
 
 from notifybot.store import DeliveryStatus, NewDelivery, open_store
 from notifybot.store.postgres import PostgresStore
+from tests.polling import eventually
 
 from .conftest import PgStores, admin_connection, database_url, fresh_schema
 from .test_contract import LEASE, T0, add, new
 
 pytestmark = pytest.mark.postgres
-
-
-async def eventually(predicate: Callable[[], object], what: str, within: float = 10.0) -> None:
-    """Poll ``predicate`` until it holds, failing with ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_concurrent_claims_never_share_a_delivery_nor_break_pacing(
@@ -117,10 +107,10 @@ async def test_listen_wakes_on_work_from_another_instance(pg_stores: PgStores) -
     woken = Woken()
     await listener.listen(woken)
     event_id = await add(writer)
-    await eventually(lambda: "events" in woken.words, "wake('events') after add_event")
+    await eventually(lambda: "events" in woken.words, what="wake('events') after add_event")
     assert "deliveries" not in woken.words
     await writer.route(event_id, [new("ops")], T0)
-    await eventually(lambda: "deliveries" in woken.words, "wake('deliveries') after route")
+    await eventually(lambda: "deliveries" in woken.words, what="wake('deliveries') after route")
 
 
 async def test_listen_reconnects_after_the_connection_drops(pg_stores: PgStores) -> None:
@@ -137,10 +127,10 @@ async def test_listen_reconnects_after_the_connection_drops(pg_stores: PgStores)
         await admin.execute("SELECT pg_terminate_backend($1)", pids[0])
         # After reconnecting it wakes everyone: notifications meanwhile are lost.
         await eventually(lambda: {"events", "deliveries"} <= set(woken.words),
-                         "the wake-ups after a reconnect")
+                         what="the wake-ups after a reconnect")
         woken.words.clear()
         await writer.route(await add(writer), [new("ops")], T0)
-        await eventually(lambda: "deliveries" in woken.words, "a wake-up on the new connection")
+        await eventually(lambda: "deliveries" in woken.words, what="a wake-up on the new connection")
         await listener.close()
         remaining = await admin.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name)
