@@ -19,7 +19,7 @@ from typing import Literal
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from . import editing, logs
+from . import config_file, editing, logs
 from .app import create_app
 from .channels import build_sender
 from .config import Config, load
@@ -198,7 +198,7 @@ async def migrate(args: argparse.Namespace) -> int:
 
 def storage_config(args: argparse.Namespace) -> Config:
     """The configuration as far as the database commands need it: no secrets required."""
-    return editing.validate(args.config, editing.read_text(args.config))
+    return config_file.validate(args.config, config_file.read_text(args.config))
 
 
 def existing_store(config: Config) -> Store:
@@ -230,13 +230,13 @@ async def subscribe(args: argparse.Namespace) -> int:
     when = editing.assignments(args.when, "--when")
     unless = editing.assignments(args.unless, "--unless")
     with _naming_file(path):
-        new_text = editing.subscribe(editing.read_text(path), args.channel, args.events, when,
+        new_text = editing.subscribe(config_file.read_text(path), args.channel, args.events, when,
                                      unless, args.name, args.template)
 
     def template_exists(config: Config) -> None:
         check_templates(renderer_for(config), [args.template])
 
-    config = editing.write_validated(path, new_text,
+    config = config_file.write_validated(path, new_text,
                                      verify=template_exists if args.template else None)
     added = config.channels[args.channel].subscriptions[-1]
     print(f"channels.{args.channel}: subscribed to {_describe(added)}"
@@ -248,8 +248,8 @@ async def subscribe(args: argparse.Namespace) -> int:
 async def unsubscribe(args: argparse.Namespace) -> int:
     path: Path = args.config
     with _naming_file(path):
-        new_text, changed = editing.unsubscribe(editing.read_text(path), args.channel, args.event)
-    editing.write_validated(path, new_text)
+        new_text, changed = editing.unsubscribe(config_file.read_text(path), args.channel, args.event)
+    config_file.write_validated(path, new_text)
     print(f"channels.{args.channel}: unsubscribed from {args.event} "
           f"({changed} subscription{'' if changed == 1 else 's'} changed)")
     print(_RELOAD_NOTE)
@@ -258,9 +258,9 @@ async def unsubscribe(args: argparse.Namespace) -> int:
 
 async def subscriptions(args: argparse.Namespace) -> int:
     path: Path = args.config
-    config = editing.validate(path, editing.read_text(path))  # no secrets needed to list
+    config = config_file.validate(path, config_file.read_text(path))  # no secrets needed to list
     with _naming_file(path):
-        rows = editing.subscription_rows(config, args.channel)
+        rows = subscription_rows(config, args.channel)
     if rows:
         print(table(["CHANNEL", "KIND", "EVENTS", "WHEN", "UNLESS", "TEMPLATE"], rows,
                     empty="no subscriptions"))
@@ -292,3 +292,24 @@ def _naming_file(path: Path) -> Iterator[None]:
         if exc.where is None and exc.key is not None:
             raise ConfigError(exc.message, where=str(path), key=exc.key) from None
         raise
+
+
+def subscription_rows(config: Config, channel: str | None) -> list[list[str]]:
+    """One row per subscription: channel, kind, events, when, unless, template."""
+    if channel is not None and channel not in config.channels:
+        known = ", ".join(config.channels) or "none"
+        raise ConfigError(f"no such channel (configured: {known})", key=f"channels.{channel}")
+    rows: list[list[str]] = []
+    for name, chan in config.channels.items():
+        if channel is not None and name != channel:
+            continue
+        for sub in chan.subscriptions:
+            rows.append([
+                name,
+                chan.type,
+                ", ".join(sub.events),
+                " and ".join(c.describe() for c in sub.when),
+                " or ".join(c.describe() for c in sub.unless),
+                sub.template or "",
+            ])
+    return rows

@@ -18,21 +18,17 @@ whatever follows (typically comments introducing the next section) belong to
 what comes next. A new subscription goes right after the channel's last one
 (or after the channel's own keys), before that trailing part.
 
-Only :func:`read_text` and :func:`write_validated` touch the file system.
+Reading, validating and writing the file: :mod:`notifybot.config_file`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
-import tempfile
 import tomllib
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import Any
 
 import tomlkit
@@ -40,27 +36,12 @@ from tomlkit.container import Container
 from tomlkit.items import AoT, Array, Comment, Item, Table, Trivia, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
-from .config import ENV_REF, Config, parse
+from .config_file import loads
 from .errors import ConfigError
 
 _BLANK_LINE_AT_END = re.compile(r"(?<=\n)[ \t]*\r?\n\Z")
 _HEADER = re.compile(r"[ \t]*\[")
 
-# Stand-ins for ${VAR}s that are not set, chosen to pass the check of the key they
-# are used in, so that editing validates structure without needing the secrets.
-_PLACEHOLDERS = {
-    "chat_id": "-1001234567890",
-    "from": "notifybot@example.invalid",
-    "to": "notifybot@example.invalid",
-    "host": "localhost",
-    "base_url": "https://example.invalid/",
-    "channel": "C0000000000",
-    "bind": "127.0.0.1:8080",
-    "webhook_path": "/hirehop",
-    "database": "sqlite:///notifybot.db",
-    "timezone": "UTC",
-}
-_PLACEHOLDER = "placeholder"
 
 
 # --- command-line values ------------------------------------------------------
@@ -131,7 +112,7 @@ def subscribe(
     template: str | None,
 ) -> str:
     """``text`` with one more ``[[channels.CHANNEL.subscriptions]]``, everything else unchanged."""
-    data = _loads(text)
+    data = loads(text)
     existing = _subscriptions_of(data, channel)
     if not events:
         raise ConfigError("name at least one event or pattern", key=f"channels.{channel}")
@@ -175,7 +156,7 @@ def subscribe(
         chunk = newline + chunk
     new_text = before + chunk + after
 
-    expected = _loads(text)
+    expected = loads(text)
     channel_table = expected["channels"][channel]
     channel_table["subscriptions"] = [*channel_table.get("subscriptions", []), definition]
     _verify(new_text, expected, channel)
@@ -214,7 +195,7 @@ def unsubscribe(text: str, channel: str, event: str) -> tuple[str, int]:
     A subscription whose ``events`` is just ``event`` is removed with its text; one
     that lists other patterns too loses only that pattern.
     """
-    data = _loads(text)
+    data = loads(text)
     existing = _subscriptions_of(data, channel)
     plan: list[tuple[int, list[str] | None]] = []  # (index, remaining events or None to remove)
     for i, definition in enumerate(existing):
@@ -227,7 +208,7 @@ def unsubscribe(text: str, channel: str, event: str) -> tuple[str, int]:
     if not plan:
         raise ConfigError(f"channel {channel} has no subscription to {event}")
 
-    expected = _loads(text)
+    expected = loads(text)
     subs = expected["channels"][channel]["subscriptions"]
     for i, remaining in reversed(plan):
         if remaining is None:
@@ -451,13 +432,6 @@ def _render(value: Any) -> str:
 # --- checks -------------------------------------------------------------------------
 
 
-def _loads(text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}") from None
-
-
 def _subscriptions_of(data: Mapping[str, Any], channel: str) -> list[dict[str, Any]]:
     channels = data.get("channels", {})
     if not isinstance(channels, Mapping) or channel not in channels:
@@ -486,123 +460,3 @@ def _cannot_edit(channel: str) -> ConfigError:
     return ConfigError("cannot edit this channel's subscriptions safely; write the channel as a "
                        "[channels.NAME] table followed by [[channels.NAME.subscriptions]] tables, "
                        "or edit the file by hand", key=f"channels.{channel}")
-
-
-# --- the file ------------------------------------------------------------------------
-
-
-def read_text(path: Path) -> str:
-    """The file's text exactly, line endings included."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
-
-
-def validation_environ(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` plus a placeholder for each ``${VAR}`` of ``raw`` that is not set."""
-    completed = dict(environ)
-
-    def visit(value: Any, key: str) -> None:
-        if isinstance(value, str):
-            for match in ENV_REF.finditer(value):
-                name = match.group(1)
-                if name not in completed:
-                    whole = match.group(0) == value
-                    completed[name] = _PLACEHOLDERS.get(key, _PLACEHOLDER) if whole else _PLACEHOLDER
-        elif isinstance(value, Mapping):
-            for k, v in value.items():
-                visit(v, str(k))
-        elif isinstance(value, list):
-            for v in value:
-                visit(v, key)
-
-    visit(raw, "")
-    return completed
-
-
-def validate(path: Path, text: str, environ: Mapping[str, str] | None = None) -> Config:
-    """The configuration ``text`` would give at ``path``, checked as ``notifybot check`` checks it.
-
-    ``${VAR}``s that are not set get placeholders: editing does not need the secrets.
-    """
-    raw = _loads(text)
-    env = validation_environ(raw, os.environ if environ is None else environ)
-    try:
-        return parse(raw, path, env)
-    except ConfigError as exc:
-        raise ConfigError(exc.message, where=exc.where or str(path), key=exc.key) from None
-
-
-def write_validated(path: Path, new_text: str, *,
-                    verify: Callable[[Config], object] | None = None) -> Config:
-    """Validate ``new_text`` and only then replace ``path`` with it, atomically.
-
-    On a ConfigError (from validation or ``verify``) the file is not touched. The
-    text goes to a temporary file in the same folder, is fsynced, given the
-    original's permission bits and renamed over it, so a reader (a running
-    ``notifybot serve``) sees the old file or the new one, never half of one.
-    """
-    config = validate(path, new_text)
-    if verify is not None:
-        try:
-            verify(config)
-        except ConfigError as exc:
-            raise ConfigError(exc.message, where=exc.where or str(path), key=exc.key) from None
-    target = Path(os.path.realpath(path))  # through a symlink, not over it
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(new_text.encode("utf-8"))
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(target.parent)
-    return config
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --- the table of who hears what ---------------------------------------------------------
-
-
-def subscription_rows(config: Config, channel: str | None) -> list[list[str]]:
-    """One row per subscription: channel, kind, events, when, unless, template."""
-    if channel is not None and channel not in config.channels:
-        known = ", ".join(config.channels) or "none"
-        raise ConfigError(f"no such channel (configured: {known})", key=f"channels.{channel}")
-    rows: list[list[str]] = []
-    for name, chan in config.channels.items():
-        if channel is not None and name != channel:
-            continue
-        for sub in chan.subscriptions:
-            rows.append([
-                name,
-                chan.type,
-                ", ".join(sub.events),
-                " and ".join(c.describe() for c in sub.when),
-                " or ".join(c.describe() for c in sub.unless),
-                sub.template or "",
-            ])
-    return rows

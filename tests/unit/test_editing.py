@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from notifybot import editing
+from notifybot import config_file, editing
 from notifybot.cli import main
+from notifybot.commands import subscription_rows
 from notifybot.config import load
 from notifybot.errors import ConfigError
 from notifybot.events import parse_event
@@ -370,7 +371,7 @@ def test_an_invalid_edit_is_refused_and_the_file_left_byte_identical(
     path = write(tmp_path)
     new = subscribe(CONFIG, "team", "job.updated", when=when)
     with pytest.raises(ConfigError) as caught:
-        editing.write_validated(path, new)
+        config_file.write_validated(path, new)
     assert (caught.value.where, caught.value.key) == (str(path), key)
     assert message in caught.value.message
     assert path.read_bytes() == CONFIG.encode()
@@ -380,14 +381,14 @@ def test_an_invalid_edit_is_refused_and_the_file_left_byte_identical(
 def test_a_bad_event_pattern_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path)
     with pytest.raises(ConfigError, match="not an event name or glob pattern"):
-        editing.write_validated(path, subscribe(CONFIG, "ops", "job status"))
+        config_file.write_validated(path, subscribe(CONFIG, "ops", "job status"))
     assert path.read_bytes() == CONFIG.encode()
 
 
 def test_the_prepared_status_label_of_this_file_is_known(tmp_path: Path) -> None:
     # job_status = { 3 = "Prepared" } in [hirehop]: validation uses the file's own labels.
     path = write(tmp_path)
-    config = editing.write_validated(path, subscribe(CONFIG, "ops", "job.status.updated",
+    config = config_file.write_validated(path, subscribe(CONFIG, "ops", "job.status.updated",
                                                      when={"changes.STATUS.to": "Prepared"}))
     assert config.channels["ops"].subscriptions[0].when[0].value == "Prepared"
 
@@ -397,7 +398,7 @@ def test_write_validated_replaces_the_file_atomically_keeping_its_permissions(tm
     path.chmod(0o640)
     inode = path.stat().st_ino
     new = subscribe(CONFIG, "ops", "job.status.updated", when={"changes.STATUS.to": "Dispatched"})
-    config = editing.write_validated(path, new)
+    config = config_file.write_validated(path, new)
     assert path.read_bytes() == new.encode()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert path.stat().st_ino != inode  # a new file renamed over the old one, not rewritten in place
@@ -412,7 +413,7 @@ def test_write_through_a_symlink_updates_the_file_it_points_to(tmp_path: Path) -
     link = tmp_path / "link.toml"
     link.symlink_to(real)
     new = subscribe(CONFIG, "ops", "job.created")
-    editing.write_validated(link, new)
+    config_file.write_validated(link, new)
     assert link.is_symlink()
     assert real.read_bytes() == new.encode()
 
@@ -448,11 +449,11 @@ def test_editing_does_not_need_the_secrets(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(ConfigError, match="EDIT_TEST_KEY is not set"):
         load(path)
     new = subscribe(SECRETS_CONFIG, "tg", "job.created")
-    editing.write_validated(path, new)
+    config_file.write_validated(path, new)
     assert path.read_text() == new
     # Variables that are set are used as they are, so a bad value is still caught.
     with pytest.raises(ConfigError) as caught:
-        editing.validate(path, new, {"EDIT_TEST_TG_CHAT": "not a chat"})
+        config_file.validate(path, new, {"EDIT_TEST_TG_CHAT": "not a chat"})
     assert caught.value.key == "channels.tg.chat_id"
 
 
@@ -463,27 +464,27 @@ def test_a_failing_extra_check_leaves_the_file_alone(tmp_path: Path) -> None:
         raise ConfigError("template 'nope' not found")
 
     with pytest.raises(ConfigError) as caught:
-        editing.write_validated(path, subscribe(CONFIG, "ops", "job.created"), verify=refuse)
+        config_file.write_validated(path, subscribe(CONFIG, "ops", "job.created"), verify=refuse)
     assert caught.value.where == str(path)
     assert path.read_bytes() == CONFIG.encode()
 
 
-def test_subscription_rows_say_who_hears_what(tmp_path: Path) -> None:
+def testsubscription_rows_say_who_hears_what(tmp_path: Path) -> None:
     text = subscribe(CONFIG, "ops", "job.*", when={"changes.STATUS.to": ["Booked", 5], "data.DEPOT": 2},
                      unless={"user_email": "robot@example.com", "data.VIP": {"exists": True}},
                      template="default")
-    config = editing.validate(write(tmp_path, text), text, ENV)
-    assert editing.subscription_rows(config, "ops") == [[
+    config = config_file.validate(write(tmp_path, text), text, ENV)
+    assert subscription_rows(config, "ops") == [[
         "ops", "console", "job.*", "changes.STATUS.to in ['Booked', 5] and data.DEPOT eq 2",
         "user_email eq 'robot@example.com' or data.VIP exists", "default"]]
-    assert [row[:3] for row in editing.subscription_rows(config, None)] == [
+    assert [row[:3] for row in subscription_rows(config, None)] == [
         ["team", "console", "job.created, job.status.updated"],
         ["team", "console", "job.status.updated"],
         ["ops", "console", "job.*"],
     ]
-    assert editing.subscription_rows(config, "quiet") == []
+    assert subscription_rows(config, "quiet") == []
     with pytest.raises(ConfigError) as caught:
-        editing.subscription_rows(config, "nope")
+        subscription_rows(config, "nope")
     assert caught.value.key == "channels.nope"
 
 
