@@ -185,6 +185,57 @@ def _equal(actual: Any, expected: Any, table: StatusTable | None) -> bool:
     return _as_text(actual) == _as_text(expected)
 
 
+def equality_keys(condition: Condition, table: StatusTable | None) -> frozenset[Any] | None:
+    """Keys under which an ``eq``/``in`` condition can be indexed, or None if it cannot.
+
+    Exact with :func:`value_keys` (see :func:`_equal`): the condition holds for a
+    value if and only if one of these keys is among that value's keys. Booleans
+    follow truthiness rules ("1", 1, "true") that no key captures, so a boolean
+    condition is not indexed and a boolean value has no keys (None).
+    """
+    if condition.op == "eq":
+        items: tuple[Any, ...] = (condition.value,)
+    elif condition.op == "in":
+        items = condition.value
+    else:
+        return None
+    keys = [_key(item, table) for item in items]
+    return None if any(k is None for k in keys) else frozenset(keys)
+
+
+def value_keys(actual: Any, table: StatusTable | None) -> frozenset[Any] | None:
+    """The keys of a looked-up value; None when it cannot be narrowed down (a boolean)."""
+    if actual is MISSING or actual is None:
+        return frozenset()  # eq / in never hold for a missing value
+    if isinstance(actual, bool):
+        return None
+    keys: set[Any] = {("text", _as_text(actual))}
+    number = _number(actual)
+    if number is not None:
+        keys.add(("num", number))
+    code = table.code_for(actual) if table is not None else None
+    if code is not None:
+        keys.add(("code", code))
+    return frozenset(keys)
+
+
+def _key(expected: Any, table: StatusTable | None) -> Any:
+    if isinstance(expected, bool):
+        return None
+    code = table.code_for(expected) if table is not None else None
+    if code is not None:
+        return ("code", code)
+    number = _number(expected)
+    if number is not None:
+        return None if number != number else ("num", number)  # NaN equals nothing
+    return ("text", _as_text(expected))
+
+
+def status_table(path: str, event_name: str, labels: StatusLabels) -> StatusTable | None:
+    """The status table a condition on ``path`` compares with, for events of this name."""
+    return labels.for_event(event_name) if _is_status_path(path) else None
+
+
 def _ordered(actual: Any, expected: Any, table: StatusTable | None) -> tuple[Any, Any]:
     if table is not None:
         a, b = table.code_for(actual), table.code_for(expected)

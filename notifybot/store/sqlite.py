@@ -2,12 +2,22 @@
 
 One connection, opened with ``isolation_level=None`` so that transactions are
 the explicit ``BEGIN IMMEDIATE`` ... ``COMMIT`` below (Python's implicit
-deferred transactions can fail with SQLITE_BUSY on the lock upgrade).
+deferred transactions can fail with SQLITE_BUSY on the lock upgrade), and so
+that a write of one statement (storing events) is its own transaction,
+committed when the statement completes.
+
+Round trips to aiosqlite's thread are what limit throughput (docs/benchmarks.md):
+each waits for the event loop, and every use of the connection holds the one
+lock. So a single-statement write needs no ``BEGIN``/``COMMIT``, a query fetches
+its rows in the same round trip as it runs (``execute_fetchall``), a batch of
+rows is one ``executemany``, and events that arrive together are stored by one
+INSERT (group commit, :meth:`SQLiteStore.add_event`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +43,8 @@ class SQLiteStore:
         self._db: aiosqlite.Connection | None = None
         self._closed = False
         self._lock = asyncio.Lock()  # one transaction at a time on the shared connection
+        self._queued: list[tuple[tuple[Any, ...], asyncio.Future[tuple[int, bool]]]] = []
+        self._writer: asyncio.Task[None] | None = None  # writes the queued events
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -66,8 +78,14 @@ class SQLiteStore:
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
             db = await self._conn()
-            async with db.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            return list(await db.execute_fetchall(sql, tuple(params)))
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement as its own transaction (autocommit); returns the rows it changed."""
+        async with self._lock:
+            db = await self._conn()
+            cursor = await db.execute(sql, tuple(params))
+            return int(cursor.rowcount)
 
     async def migrate(self) -> None:
         async with self._tx() as db:
@@ -82,6 +100,9 @@ class SQLiteStore:
                     await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
 
     async def close(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                await self._writer  # events queued before close are still written
         self._closed = True
         if self._db is not None:
             await self._db.close()
@@ -89,20 +110,62 @@ class SQLiteStore:
 
     async def add_event(self, name: str, body: bytes, digest: str, content_type: str,
                         headers: Mapping[str, str], now: float) -> tuple[int, bool]:
-        async with self._tx() as db:
-            cursor = await db.execute(
+        """Group commit: events arriving while a write is in flight go in the next one.
+
+        One INSERT of many rows is one round trip and one commit, so a burst costs
+        little more than one event; a lone event is written at once. Each caller
+        returns once the statement holding its row has committed.
+        """
+        future: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()
+        self._queued.append(
+            ((digest, now, name, content_type, json.dumps(dict(headers)), body), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_events())
+        return await future
+
+    async def _write_events(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
+            try:
+                results = await self._insert_events([row for row, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if future.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():  # its request may have gone away meanwhile
+                    future.set_result(result)
+
+    async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
+        """(id, new) per row; a digest already stored, or twice in ``rows``, is new once."""
+        async with self._lock:
+            db = await self._conn()
+            # One statement, committed once it has run to completion (autocommit).
+            inserted = await db.execute_fetchall(
                 "INSERT INTO events (digest, received_at, name, content_type, headers, body) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING RETURNING id",
-                (digest, now, name, content_type, json.dumps(dict(headers)), body),
-            )
-            row = await cursor.fetchone()
-            await cursor.close()
-            if row is not None:
-                return int(row[0]), True
-            async with db.execute("SELECT id FROM events WHERE digest = ?", (digest,)) as cur:
-                existing = await cur.fetchone()
-            assert existing is not None
-            return int(existing[0]), False
+                f"VALUES {','.join(['(?, ?, ?, ?, ?, ?)'] * len(rows))} "
+                "ON CONFLICT (digest) DO NOTHING RETURNING digest, id",
+                [value for row in rows for value in row])
+            ids = {digest: int(event_id) for digest, event_id in inserted}
+            new = set(ids)
+            missing = list({row[0] for row in rows} - new)
+            if missing:
+                found = await db.execute_fetchall(
+                    f"SELECT digest, id FROM events WHERE digest IN ({','.join('?' * len(missing))})",
+                    missing)
+                ids.update({digest: int(event_id) for digest, event_id in found})
+        results = []
+        for digest, *_ in rows:
+            results.append((ids[digest], digest in new))
+            new.discard(digest)
+        return results
 
     async def get_event(self, event_id: int) -> StoredEvent | None:
         rows = await self._rows(_EVENT_SELECT + " WHERE id = ?", (event_id,))
@@ -119,26 +182,23 @@ class SQLiteStore:
             # Only the first to route an event enqueues (see PostgresStore.route).
             cursor = await db.execute(
                 "UPDATE events SET routed_at = ? WHERE id = ? AND routed_at IS NULL", (now, event_id))
-            first = cursor.rowcount
-            await cursor.close()
-            if not first:
+            if not cursor.rowcount:
                 return 0
-            for new in deliveries:
-                status = DeliveryStatus.DEAD if new.error else DeliveryStatus.PENDING
-                cursor = await db.execute(
+            if deliveries:
+                cursor = await db.executemany(
                     "INSERT INTO deliveries (event_id, channel, subscription, destination, status, "
                     "attempts, payload, created_at, updated_at, next_attempt_at, last_error) "
                     "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (event_id, channel, subscription) DO NOTHING",
-                    (event_id, new.channel, new.subscription, new.destination, status,
-                     json.dumps(new.payload), now, now, now, new.error),
+                    [(event_id, new.channel, new.subscription, new.destination,
+                      str(DeliveryStatus.DEAD if new.error else DeliveryStatus.PENDING),
+                      json.dumps(new.payload), now, now, now, new.error) for new in deliveries],
                 )
-                added += cursor.rowcount
-                await cursor.close()
-                await db.execute(
+                added = cursor.rowcount  # executemany sums the rows of every execution
+                await db.executemany(
                     "INSERT INTO destinations (key, pace, next_allowed_at) VALUES (?, ?, 0) "
                     "ON CONFLICT (key) DO UPDATE SET pace = excluded.pace",
-                    (new.destination, new.pace),
+                    [(new.destination, new.pace) for new in deliveries],
                 )
         return added
 
@@ -149,15 +209,13 @@ class SQLiteStore:
             await db.execute(
                 "UPDATE deliveries SET status = 'pending', updated_at = ? "
                 "WHERE status = 'sending' AND lease_until < ?", (now, now))
-            async with db.execute(
+            ready = await db.execute_fetchall(
                 "SELECT key, pace FROM destinations WHERE next_allowed_at <= ? "
                 "AND EXISTS (SELECT 1 FROM deliveries WHERE destination = key "
                 "AND status = 'pending' AND next_attempt_at <= ?) "
                 # Oldest due delivery first, so a busy destination cannot starve another.
                 "ORDER BY (SELECT MIN(id) FROM deliveries WHERE destination = key "
-                "AND status = 'pending' AND next_attempt_at <= ?)", (now, now, now),
-            ) as cur:
-                ready = list(await cur.fetchall())
+                "AND status = 'pending' AND next_attempt_at <= ?)", (now, now, now))
             ids: list[int] = []
             for key, pace in ready:
                 ids += await self._heads(db, key, pace, now, limit - len(ids))
@@ -173,11 +231,10 @@ class SQLiteStore:
                 "UPDATE destinations SET next_allowed_at = ? + pace WHERE pace > 0 AND key IN "
                 f"(SELECT destination FROM deliveries WHERE id IN ({marks}))",
                 (now, *ids))
-            async with db.execute(
+            rows = await db.execute_fetchall(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
-                f"WHERE d.id IN ({marks}) ORDER BY d.id", ids,
-            ) as cur:
-                return [_delivery(row) for row in await cur.fetchall()]
+                f"WHERE d.id IN ({marks}) ORDER BY d.id", ids)
+            return [_delivery(row) for row in rows]
 
     @staticmethod
     async def _heads(db: aiosqlite.Connection, key: str, pace: float, now: float,
@@ -188,14 +245,12 @@ class SQLiteStore:
             # and a head waiting for its retry holds back the ones behind it.
             sql = ("SELECT id, status, next_attempt_at FROM deliveries WHERE destination = ? "
                    "AND status IN ('pending', 'sending') ORDER BY id LIMIT 1")
-            async with db.execute(sql, (key,)) as cur:
-                head = await cur.fetchone()
-            ok = head is not None and head[1] == "pending" and head[2] <= now
-            return [int(head[0])] if ok and head is not None else []
+            heads = list(await db.execute_fetchall(sql, (key,)))
+            ok = bool(heads) and heads[0][1] == "pending" and heads[0][2] <= now
+            return [int(heads[0][0])] if ok else []
         sql = ("SELECT id FROM deliveries WHERE destination = ? AND status = 'pending' "
                "AND next_attempt_at <= ? ORDER BY id LIMIT ?")
-        async with db.execute(sql, (key, now, room)) as cur:
-            return [int(row[0]) for row in await cur.fetchall()]
+        return [int(row[0]) for row in await db.execute_fetchall(sql, (key, now, room))]
 
     async def mark_sent(self, delivery_id: int, receipt: str, now: float,
                         attempt: int | None = None) -> None:
@@ -224,24 +279,30 @@ class SQLiteStore:
 
     async def _finish(self, delivery_id: int, assignments: str, params: tuple[Any, ...],
                       now: float, attempt: int | None) -> None:
-        async with self._tx() as db:
-            await db.execute(_PACE_FROM_NOW, (now, delivery_id))
+        # Two statements, each its own transaction, under the one lock: no claim can
+        # run between them. The second only for a paced destination (or a late outcome,
+        # whose destination is not returned), so an unpaced delivery costs one round trip.
+        # A crash between them leaves the pace counted from the claim, as it was.
+        async with self._lock:
+            db = await self._conn()
             # ``attempt`` fences a late outcome: a send that outlived its lease must not
             # overwrite the state of the attempt that took the delivery over.
-            await db.execute(
+            finished = list(await db.execute_fetchall(
                 f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = ? "
-                "WHERE id = ? AND status = 'sending' AND (? IS NULL OR attempts = ?)",
-                (*params, now, delivery_id, attempt, attempt))
+                "WHERE id = ? AND status = 'sending' AND (? IS NULL OR attempts = ?) "
+                "RETURNING (SELECT pace FROM destinations WHERE key = destination)",
+                (*params, now, delivery_id, attempt, attempt)))
+            if not finished or (finished[0][0] or 0) > 0:
+                await db.execute(_PACE_FROM_NOW, (now, delivery_id))
 
     async def release(self, delivery_ids: Sequence[int], now: float) -> None:
         if not delivery_ids:
             return
         marks = ",".join("?" * len(delivery_ids))
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), "
-                f"lease_until = NULL, updated_at = ? WHERE status = 'sending' AND id IN ({marks})",
-                (now, *delivery_ids))
+        await self._write(
+            "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), "
+            f"lease_until = NULL, updated_at = ? WHERE status = 'sending' AND id IN ({marks})",
+            (now, *delivery_ids))
 
     async def list_deliveries(self, status: DeliveryStatus | Literal["failed"] | None = None,
                               limit: int = 50, event_id: int | None = None) -> list[Delivery]:
@@ -255,12 +316,10 @@ class SQLiteStore:
                      event_id: int | None = None, now: float) -> int:
         # Never a sent delivery: replaying must not double a message recorded as sent.
         where, params = _replay_filter(delivery_id, dead, event_id)
-        async with self._tx() as db:
-            cursor = await db.execute(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-                f"created_at = ?, updated_at = ? WHERE status IN ('dead', 'pending') AND {where}",
-                (now, now, now, *params))
-            return int(cursor.rowcount)
+        return await self._write(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+            f"created_at = ?, updated_at = ? WHERE status IN ('dead', 'pending') AND {where}",
+            (now, now, now, *params))
 
     async def counts(self) -> dict[DeliveryStatus, int]:
         rows = await self._rows("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
@@ -284,6 +343,7 @@ class SQLiteStore:
 _PACE_FROM_NOW = (
     "UPDATE destinations SET next_allowed_at = MAX(next_allowed_at, ? + pace) "
     "WHERE pace > 0 AND key = (SELECT destination FROM deliveries WHERE id = ?)")
+_EVENT_BATCH = 500  # events in one INSERT (6 variables each; SQLite allows 32,766)
 _EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
 
 

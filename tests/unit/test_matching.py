@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from notifybot.conditions import compile_conditions
+from notifybot.errors import ConfigError
 from notifybot.events import Event, parse_event
 from notifybot.matching import Subscription, SubscriptionIndex, evaluate, subscription_id
 from notifybot.statuses import StatusLabels
@@ -203,3 +205,100 @@ def test_empty_index_matches_nothing() -> None:
 def test_unknown_event_still_reaches_catch_all() -> None:
     index = SubscriptionIndex([sub("log", "*"), sub("jobs", "job.*")], LABELS)
     assert [s.channel for s in index.match(parse_event({"data": {}}))] == ["log"]
+
+
+# -- the equality index: subscriptions filed under the value a `when` equality needs ---------
+
+# Values that HireHop's loose typing makes compare equal in odd ways: numbers in strings,
+# status codes and labels either way round, truthy flags, prefixed ids, nested tables.
+TRICKY = [0, 1, 2, 2.0, 2.5, "0", "1", "2", " 2 ", "2.0", "true", "True", "false", True, False,
+          "Booked", "booked ", "Paid", "Approved", "j12", 12, "12", "nan", "inf", "", "x",
+          None, {"a": 1}, [1, 2]]
+LITERALS = [v for v in TRICKY if v is not None and not isinstance(v, dict | list)
+            and v not in ("Paid", "Approved", "booked ")]  # config rejects labels of no table
+PATHS = ["data.DEPOT", "changes.STATUS.to", "data.STATUS", "user_email", "job"]
+NAMES = ["job.status.updated", "job.created", "invoice.status.updated", "contact.created"]
+
+
+def random_subscription(rng: random.Random, n: int) -> Subscription:
+    when: dict[str, Any] = {}
+    for path in rng.sample(PATHS, rng.randint(1, 2)):
+        shape = rng.random()
+        if shape < 0.5:
+            when[path] = rng.choice(LITERALS)
+        elif shape < 0.8:
+            when[path] = rng.sample(LITERALS, rng.randint(1, 3))
+        else:
+            when[path] = {rng.choice(["ne", "gt", "exists", "matches"]): rng.choice(
+                [True, 1, "^2"])}
+    events = rng.choice([["job.*"], ["*"], ["job.status.updated"], ["invoice.status.updated"],
+                         ["job.created", "contact.created"]])
+    unless = {"data.DEPOT": rng.choice(LITERALS)} if rng.random() < 0.2 else None
+    try:
+        return sub(f"c{n}", *events, when=when, unless=unless, id=f"s{n}")
+    except ConfigError:  # e.g. `matches` given a number: not a subscription anyone can write
+        return sub(f"c{n}", *events, id=f"s{n}")
+
+
+def random_event(rng: random.Random) -> Event:
+    fields: dict[str, Any] = {"data": {}}
+    for path in PATHS:
+        if rng.random() < 0.85:
+            value = rng.choice(TRICKY)
+            parts = path.split(".")
+            if parts[0] == "changes":
+                fields["changes"] = {"STATUS": {"from": "1", "to": value}}
+            elif parts[0] == "data":
+                fields["data"][parts[1]] = value
+            else:
+                fields[path] = value
+    return parse_event({"event": rng.choice(NAMES), **fields})
+
+
+def test_indexed_matching_agrees_with_trying_every_subscription() -> None:
+    rng = random.Random(20260528)
+    subs = [random_subscription(rng, n) for n in range(300)]
+    index = SubscriptionIndex(subs, LABELS)
+    matched = 0
+    for _ in range(1500):
+        ev = random_event(rng)
+        expected = [s for s in subs if evaluate(s, ev, LABELS).matched]
+        assert index.match(ev) == expected, ev.payload
+        matched += len(expected)
+    assert matched > 1000  # the cases exercise matches, not only misses
+
+
+def test_equalities_file_subscriptions_under_the_values_they_need() -> None:
+    depot7 = sub("a", "job.status.updated", when={"data.DEPOT": 7})
+    booked = sub("b", "job.*", when={"changes.STATUS.to": "Booked"})
+    both = sub("c", "job.*", when={"changes.STATUS.to": ["Booked", 3], "data.DEPOT": [7, 8]})
+    plain = sub("d", "job.*", when={"data.DEPOT": {"gt": 3}})
+    index = SubscriptionIndex([depot7, booked, both, plain], LABELS)
+    plan = index._plan("job.status.updated")
+    assert plan.unkeyed == (plain,)
+    groups = {tuple(path for path, _ in paths): by_key for paths, by_key, _, _ in plan.keyed}
+    assert groups[("data.DEPOT",)] == {(("num", 7.0),): (depot7,)}
+    assert groups[("changes.STATUS.to",)] == {(("code", 2),): (booked,)}
+    assert set(groups[("changes.STATUS.to", "data.DEPOT")]) == {
+        (("code", c), ("num", d)) for c in (2, 3) for d in (7.0, 8.0)}
+    assert index.match(BOOKED) == [booked]
+    at_depot_7 = event("job.status.updated", data={"DEPOT": "7"},
+                       changes={"STATUS": {"from": 1, "to": "booked"}})
+    assert index.match(at_depot_7) == [depot7, booked, both, plain]
+
+
+def test_long_in_lists_file_a_subscription_under_fewer_paths() -> None:
+    many = sub("a", "job.created", when={"data.DEPOT": list(range(100)), "user_email": "x@y"})
+    index = SubscriptionIndex([many], LABELS)
+    ((paths, _, _, _),) = index._plan("job.created").keyed
+    assert [path for path, _ in paths] == ["user_email"]
+    assert index.match(event("job.created", data={"DEPOT": 42}, user_email="x@y")) == [many]
+
+
+def test_a_boolean_in_the_event_is_tried_against_every_equality() -> None:
+    flagged = sub("a", "job.created", when={"data.URGENT": 1})
+    index = SubscriptionIndex([flagged], LABELS)
+    assert index.match(event("job.created", data={"URGENT": True})) == [flagged]
+    assert index.match(event("job.created", data={"URGENT": "1"})) == [flagged]
+    assert index.match(event("job.created", data={"URGENT": False})) == []
+    assert index.match(event("job.created", data={})) == []

@@ -5,6 +5,7 @@ Times are explicit: the store takes ``now`` as an argument, so nothing here slee
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -64,6 +65,25 @@ async def test_add_event_is_new_once_per_digest(store: Store) -> None:
     assert other[1] is True and other[0] != first[0]
     stored = await store.get_event(first[0])
     assert stored is not None and stored.received_at == T0  # the duplicate changed nothing
+
+
+async def test_events_stored_together_are_each_new_once(store: Store) -> None:
+    # SQLite stores events that arrive together in one INSERT (group commit).
+    before = await store.add_event("job.updated", BODY, "seen", "application/json", {}, T0)
+    digests = [f"burst-{i % 40}" for i in range(60)] + ["seen"]
+    results = await asyncio.gather(*(
+        store.add_event("job.updated", BODY + str(i).encode(), digest, "application/json",
+                        {"n": str(i)}, T0 + i) for i, digest in enumerate(digests)))
+    by_digest: dict[str, set[int]] = {}
+    for digest, (event_id, _) in zip(digests, results, strict=True):
+        by_digest.setdefault(digest, set()).add(event_id)
+    assert all(len(found) == 1 for found in by_digest.values())  # one id per digest
+    assert len({next(iter(found)) for found in by_digest.values()}) == 41
+    news = [digest for digest, (_, is_new) in zip(digests, results, strict=True) if is_new]
+    assert sorted(news) == sorted(set(digests) - {"seen"})  # each new digest new exactly once
+    assert results[-1] == (before[0], False)
+    stored = await store.get_event(results[3][0])
+    assert stored is not None and stored.body == BODY + b"3" and stored.headers == {"n": "3"}
 
 
 async def test_get_event_round_trips_body_and_headers(store: Store) -> None:
