@@ -60,9 +60,8 @@ def parse_event(payload: Mapping[str, Any]) -> Event:
     clean = {k: v for k, v in payload.items() if k != "export_key"}
     data = clean.get("data")
     data = data if isinstance(data, Mapping) else {}
-    name = clean.get("event")
     return Event(
-        name=name.strip() if isinstance(name, str) and name.strip() else UNKNOWN_EVENT,
+        name=event_name(clean),
         time=parse_time(clean.get("time")),
         user_name=_text(clean.get("user_name")),
         user_email=_text(clean.get("user_email")),
@@ -72,6 +71,12 @@ def parse_event(payload: Mapping[str, Any]) -> Event:
         changes=_changes(clean.get("changes")),
         payload=MappingProxyType(clean),
     )
+
+
+def event_name(payload: Mapping[str, Any]) -> str:
+    """The event's name, ``unknown`` when it has none: all that ingest needs to read."""
+    name = payload.get("event")
+    return name.strip() if isinstance(name, str) and name.strip() else UNKNOWN_EVENT
 
 
 def job_number(payload: Mapping[str, Any], data: Mapping[str, Any]) -> int | None:

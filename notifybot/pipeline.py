@@ -25,7 +25,7 @@ from typing import Any
 from .channels import Sender
 from .config import Config, load
 from .errors import ConfigError, WebhookRejected
-from .events import Event, parse_event
+from .events import Event, event_name, parse_event
 from .formatting import FORMATTERS
 from .ingest import accept, decode, safe_headers
 from .matching import Subscription
@@ -107,13 +107,13 @@ class Pipeline:
         except WebhookRejected as rejected:
             self.metrics.events.labels(event="", outcome=f"rejected_{rejected.status}").inc()
             raise
-        event_name = parse_event(webhook.payload).name
+        name = event_name(webhook.payload)  # the rest is read when routing, off the hot path
         event_id, new = await self.store.add_event(
-            event_name, webhook.body, webhook.digest, content_type, safe_headers(headers),
+            name, webhook.body, webhook.digest, content_type, safe_headers(headers),
             self.clock())
-        self.metrics.events.labels(event=event_name, outcome="accepted" if new else "duplicate").inc()
+        self.metrics.events.labels(event=name, outcome="accepted" if new else "duplicate").inc()
         if new:
-            log.info("accepted %s", event_name, extra={"event_id": event_id, "event": event_name})
+            log.info("accepted %s", name, extra={"event_id": event_id, "event": name})
             self._wake.set()
         return Received(event_id, duplicate=not new)
 
