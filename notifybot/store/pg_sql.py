@@ -1,17 +1,14 @@
-"""SQL and row mapping for :class:`.postgres.PostgresStore`: the claim's queries live here."""
+"""The claim's SQL for :class:`.postgres.PostgresStore`; row mapping is shared (:mod:`.rows`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .base import Delivery, DeliveryStatus, StoredEvent
+from .rows import DELIVERY_COLUMNS, EVENT_SELECT, delivery_from, event_from
 
-DELIVERY_COLUMNS = (
-    "d.id, d.event_id, e.name, d.channel, d.subscription, d.destination, d.status, d.attempts, "
-    "d.payload, d.created_at, d.next_attempt_at, d.last_error, d.receipt"
-)
-EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
+__all__ = ["DELIVERY_COLUMNS", "EVENT_SELECT", "READY", "delivery_from", "event_from", "heads",
+           "replay_filter"]
+
 
 # Destinations with something due, oldest due delivery first. A paced one is
 # ready only when its head (lowest id not yet finished) is pending and due, so
@@ -45,20 +42,6 @@ async def heads(conn: Any, key: str, pace: float, now: float, room: int) -> list
         "SELECT id FROM deliveries WHERE destination = $1 AND status = 'pending' "
         "AND next_attempt_at <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED", key, now, room)
     return [int(row[0]) for row in rows]
-
-
-def event_from(row: Any) -> StoredEvent:
-    return StoredEvent(int(row[0]), float(row[1]), row[2], bytes(row[3]), row[4],
-                       json.loads(row[5]))
-
-
-def delivery_from(row: Any) -> Delivery:
-    return Delivery(
-        id=int(row[0]), event_id=int(row[1]), event_name=row[2], channel=row[3],
-        subscription=row[4], destination=row[5], status=DeliveryStatus(row[6]),
-        attempts=int(row[7]), payload=json.loads(row[8]), created_at=float(row[9]),
-        next_attempt_at=float(row[10]), last_error=row[11], receipt=row[12],
-    )
 
 
 def replay_filter(delivery_id: int | None, dead: bool,

@@ -27,12 +27,8 @@ from typing import Any, Literal
 import aiosqlite
 
 from .base import Delivery, DeliveryStatus, NewDelivery, StoredEvent
+from .rows import DELIVERY_COLUMNS, EVENT_SELECT, delivery_from, event_from
 from .schema import SQLITE_MIGRATIONS
-
-_DELIVERY_COLUMNS = (
-    "d.id, d.event_id, e.name, d.channel, d.subscription, d.destination, d.status, d.attempts, "
-    "d.payload, d.created_at, d.next_attempt_at, d.last_error, d.receipt"
-)
 
 
 class SQLiteStore:
@@ -168,13 +164,13 @@ class SQLiteStore:
         return results
 
     async def get_event(self, event_id: int) -> StoredEvent | None:
-        rows = await self._rows(_EVENT_SELECT + " WHERE id = ?", (event_id,))
-        return _event(rows[0]) if rows else None
+        rows = await self._rows(EVENT_SELECT + " WHERE id = ?", (event_id,))
+        return event_from(rows[0]) if rows else None
 
     async def unrouted_events(self, limit: int) -> list[StoredEvent]:
         rows = await self._rows(
-            _EVENT_SELECT + " WHERE routed_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return [_event(row) for row in rows]
+            EVENT_SELECT + " WHERE routed_at IS NULL ORDER BY id LIMIT ?", (limit,))
+        return [event_from(row) for row in rows]
 
     async def route(self, event_id: int, deliveries: Sequence[NewDelivery], now: float) -> int:
         added = 0
@@ -232,9 +228,9 @@ class SQLiteStore:
                 f"(SELECT destination FROM deliveries WHERE id IN ({marks}))",
                 (now, *ids))
             rows = await db.execute_fetchall(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
                 f"WHERE d.id IN ({marks}) ORDER BY d.id", ids)
-            return [_delivery(row) for row in rows]
+            return [delivery_from(row) for row in rows]
 
     @staticmethod
     async def _heads(db: aiosqlite.Connection, key: str, pace: float, now: float,
@@ -308,9 +304,9 @@ class SQLiteStore:
                               limit: int = 50, event_id: int | None = None) -> list[Delivery]:
         where, params = _filters(status, event_id)
         rows = await self._rows(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
             f"{where} ORDER BY d.id DESC LIMIT ?", (*params, limit))
-        return [_delivery(row) for row in rows]
+        return [delivery_from(row) for row in rows]
 
     async def replay(self, *, delivery_id: int | None = None, dead: bool = False,
                      event_id: int | None = None, now: float) -> int:
@@ -344,21 +340,6 @@ _PACE_FROM_NOW = (
     "UPDATE destinations SET next_allowed_at = MAX(next_allowed_at, ? + pace) "
     "WHERE pace > 0 AND key = (SELECT destination FROM deliveries WHERE id = ?)")
 _EVENT_BATCH = 500  # events in one INSERT (6 variables each; SQLite allows 32,766)
-_EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
-
-
-def _event(row: Any) -> StoredEvent:
-    return StoredEvent(int(row[0]), float(row[1]), row[2], bytes(row[3]), row[4],
-                       json.loads(row[5]))
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=int(row[0]), event_id=int(row[1]), event_name=row[2], channel=row[3],
-        subscription=row[4], destination=row[5], status=DeliveryStatus(row[6]),
-        attempts=int(row[7]), payload=json.loads(row[8]), created_at=float(row[9]),
-        next_attempt_at=float(row[10]), last_error=row[11], receipt=row[12],
-    )
 
 
 def _filters(status: DeliveryStatus | Literal["failed"] | None,
