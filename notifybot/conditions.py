@@ -252,13 +252,13 @@ def _ordered(actual: Any, expected: Any, table: StatusTable | None) -> tuple[Any
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
             return float(value.strip())
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):  # a 400-digit integer is text, not a number
+        return None
     return None
 
 

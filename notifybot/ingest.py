@@ -75,6 +75,9 @@ def redact(body: bytes, key: str) -> bytes:
     redacted = _JSON_KEY.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
     if redacted != body:
         return redacted  # JSON: the bytes as received, but for the key's value
+    as_json = _json(body.decode("utf-8-sig"))
+    if as_json is not None:  # JSON spelling "export_key" with escapes: re-encoded whole
+        return json.dumps({**as_json, "export_key": REDACTED}, ensure_ascii=False).encode()
     # A form: percent-encoding has many spellings, so rebuild it from its fields
     # with the key replaced (a JSON-holding field re-encoded the same way).
     fields = parse_qsl(body.decode("utf-8-sig"), keep_blank_values=True)

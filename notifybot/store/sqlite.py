@@ -97,7 +97,7 @@ class SQLiteStore:
 
     async def close(self) -> None:
         if self._writer is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._writer  # events queued before close are still written
         self._closed = True
         if self._db is not None:
@@ -125,6 +125,8 @@ class SQLiteStore:
             try:
                 results = await self._insert_events([row for row, _ in batch])
             except BaseException as exc:
+                if not isinstance(exc, Exception):  # cancelled: nobody will write the rest
+                    batch, self._queued = batch + self._queued, []
                 for _, future in batch:
                     if future.done():
                         continue

@@ -286,3 +286,15 @@ def test_empty_table_compiles_to_no_conditions() -> None:
 def test_describe_says_the_condition_in_words(spec: dict[str, Any], expected: str) -> None:
     (condition,) = compile_conditions({"data.X": spec}, labels=LABELS, where="s", key="when")
     assert condition.describe() == expected
+
+
+def test_a_huge_integer_compares_as_text_and_matching_does_not_fail() -> None:
+    from notifybot.matching import Subscription, SubscriptionIndex
+
+    labels = StatusLabels()
+    huge = int("9" * 400)
+    event = parse_event({"event": "job.updated", "data": {"DEPOT": huge}})
+    narrow = Subscription("a", "a", ("job.*",), when=compile_conditions(
+        {"user_email": "nobody@x", "data.DEPOT": 7}, labels=labels, where="", key="when"))
+    catch_all = Subscription("b", "b", ("*",))
+    assert [s.channel for s in SubscriptionIndex([narrow, catch_all], labels).match(event)] == ["b"]

@@ -207,3 +207,10 @@ def test_a_form_key_is_redacted_however_it_is_percent_encoded(encoded: str) -> N
     stored = redact(body, key)
     assert decode(stored) == {"export_key": "[redacted]", "event": "job.updated"}
     assert b"Cd" not in stored
+
+
+def test_a_json_key_name_spelled_with_escapes_is_still_redacted() -> None:
+    body = b'{"export\\u005fkey": "s3cret-key", "event": "job.updated"}'
+    stored = redact(body, "s3cret-key")
+    assert b"s3cret" not in stored
+    assert decode(stored) == {"export_key": "[redacted]", "event": "job.updated"}
