@@ -23,10 +23,11 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.standins.server import LoopbackServer
 
 BOT = {"user": "notifybot", "user_id": "U0STANDIN", "bot_id": "B0STANDIN",
        "team": "Stand-in Workspace", "team_id": "T0STANDIN"}
@@ -59,7 +60,7 @@ class _Fault:
     content_type: str = "text/html"
 
 
-class SlackStandIn:
+class SlackStandIn(LoopbackServer):
     """Serves ``POST /api/auth.test`` and ``POST /api/chat.postMessage`` on 127.0.0.1.
 
     ``channels`` maps channel id to name (a post may name either ``C…`` or ``#name``);
@@ -72,6 +73,7 @@ class SlackStandIn:
                  channels: Mapping[str, str] | None = None,
                  not_member: frozenset[str] = frozenset(), archived: frozenset[str] = frozenset(),
                  enforce_rate_limit: bool = False) -> None:
+        super().__init__()
         self.token = token
         self.channels = dict(channels if channels is not None else {"C0GENERAL": "general"})
         self.not_member = set(not_member)
@@ -82,44 +84,11 @@ class SlackStandIn:
         self._faults: list[_Fault] = []
         self._last_post: dict[str, float] = {}
         self._seq = 0
-        self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._base_url = ""
 
-    @property
-    def base_url(self) -> str:
-        """The Web API root to give the client, e.g. ``http://127.0.0.1:PORT/api/``."""
-        if not self._base_url:
-            raise RuntimeError("the stand-in is not started")
-        return self._base_url
+    url_path = "/api/"
 
-    async def start(self) -> str:
-        """Listen on a free loopback port; returns :attr:`base_url`."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._handle)
-        # A short shutdown timeout: a delayed answer must not hold up stop().
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self._base_url = f"http://127.0.0.1:{port}/api/"
-        return self._base_url
-
-    async def stop(self) -> None:
-        """Cut short any delayed answers and close the server."""
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> SlackStandIn:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
 
     # -- fault injection ---------------------------------------------------------------
 

@@ -31,10 +31,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.standins.server import LoopbackServer
 
 from .telegram_html import EntityError, parse_html
 
@@ -81,7 +82,7 @@ class _ApiError(Exception):
         self.status, self.description, self.parameters = status, description, parameters
 
 
-class TelegramStandIn:
+class TelegramStandIn(LoopbackServer):
     """Serves ``/bot<token>/getMe`` and ``/bot<token>/sendMessage`` on 127.0.0.1.
 
     Known chats: :data:`PRIVATE_CHAT` (private), :data:`GROUP_CHAT` (supergroup) and
@@ -92,6 +93,7 @@ class TelegramStandIn:
     """
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, enforce_pace: bool = False) -> None:
+        super().__init__()
         self.token = token
         self.enforce_pace = enforce_pace
         self.messages: list[SentMessage] = []
@@ -101,46 +103,15 @@ class TelegramStandIn:
         self.migrated: dict[int, int] = {}
         self._faults: list[_Fault] = []
         self._sent_at: dict[int, deque[float]] = {}
-        self._stopping = asyncio.Event()
         self._changed = asyncio.Event()  # set on every request and every message
-        self._runner: web.AppRunner | None = None
-        self._base_url = ""
         self.add_chat(PRIVATE_CHAT, "private", first_name="Stand-in User")
         self.add_chat(GROUP_CHAT, "supergroup", title="Warehouse")
         self.add_chat(CHANNEL_CHAT, "channel", title="Alerts", username=CHANNEL_USERNAME[1:])
 
-    @property
-    def base_url(self) -> str:
-        """The ``base_url`` to give ``telegram.Bot``: ``http://127.0.0.1:PORT/bot``."""
-        if not self._base_url:
-            raise RuntimeError("the stand-in is not started")
-        return self._base_url
+    url_path = "/bot"
 
-    async def start(self) -> str:
-        """Listen on a free loopback port; returns :attr:`base_url`."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        # A short shutdown timeout: a delayed answer must not hold up stop().
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/bot"
-        return self._base_url
-
-    async def stop(self) -> None:
-        """Cut short any delayed answers and close the server."""
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> TelegramStandIn:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
 
     async def wait_for_messages(self, count: int, within: float = 5.0) -> list[SentMessage]:
         """The accepted messages once there are ``count``; TimeoutError after ``within`` s."""
