@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import channels
 from .conditions import compile_conditions
+from .durations import parse_duration
 from .errors import ConfigError
-from .matching import Subscription, SubscriptionIndex, subscription_id
+from .matching import Digest, Subscription, SubscriptionIndex, subscription_id
 from .secret import Secret
 from .statuses import StatusLabels, to_code
 
@@ -29,13 +30,20 @@ SILENCE_EVENT = "notifybot.silence"  # what the watchdog stores when HireHop fal
 SECRET_KEYS = frozenset({"token", "password", "username", "export_key"})
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!\-]+(\.[A-Za-z0-9_*?\[\]!\-]+)*$")
-_SECTIONS = {"server", "hirehop", "delivery", "channels", "watchdog"}
+_SECTIONS = {"server", "hirehop", "delivery", "channels", "watchdog", "people"}
 _WATCHDOG_KEYS = {"channel", "quiet_after", "hours", "days"}
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SERVER_KEYS = {"bind", "webhook_path", "database", "timezone", "templates", "max_body_bytes"}
 _HIREHOP_KEYS = {"export_key", "base_url", "job_status", "invoice_status"}
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-]+")
-_SUBSCRIPTION_KEYS = {"name", "events", "when", "unless", "template"}
+_SUBSCRIPTION_KEYS = {"name", "events", "when", "unless", "template", "group_wait", "digest",
+                      "mention"}
+# Keys every channel kind takes: conversations and noise control (design §7).
+CHANNEL_KEYS = frozenset({"thread", "thread_max_age", "broadcast", "hours", "days", "fallback",
+                          "escalate_after"})
+_THREADED_KINDS = frozenset({"slack", "telegram", "email"})  # thread = "job" by default
+_PERSON_KEYS = {"names", "slack", "telegram", "email"}
+MANAGER = "manager"  # in ``mention``: the job's MANAGER and MANAGER2
 
 
 @dataclass(frozen=True)
@@ -88,11 +96,42 @@ class WatchdogConfig:
 
 
 @dataclass(frozen=True)
+class ActiveHours:
+    """When a channel takes messages: ``start``-``end`` (may wrap midnight) on ``days``.
+
+    In ``[server] timezone``; Monday is 0. A message outside waits for the next opening.
+    """
+
+    start: time
+    end: time
+    days: frozenset[int] = frozenset(range(7))
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
+    """One destination, its subscriptions, and how its messages are threaded and held."""
+
     name: str
     type: str
     options: Mapping[str, Any] = field(repr=False)
     subscriptions: tuple[Subscription, ...]
+    thread: str = "none"  # "job": one thread per job; "none": standalone messages
+    thread_max_age: float = 30 * 86400.0  # a thread older than this starts anew
+    broadcast: str = "none"  # "status": a reply that changes a status also shows in the channel
+    hours: ActiveHours | None = None
+    fallback: str | None = None  # channel told when a delivery here dies (one hop)
+    escalate_after: float | None = None  # ...or when one has waited this long
+
+
+@dataclass(frozen=True)
+class Person:
+    """``[people.KEY]``: how HireHop names someone, and who to mention on each channel kind."""
+
+    key: str
+    names: tuple[str, ...] = ()
+    slack: str | None = None  # user id, mentioned as <@U…>
+    telegram: str | None = None  # username, mentioned as @name
+    email: str | None = None  # added to Cc
 
 
 @dataclass(frozen=True)
@@ -104,6 +143,7 @@ class Config:
     channels: Mapping[str, ChannelConfig]
     index: SubscriptionIndex = field(repr=False)
     watchdog: WatchdogConfig | None = None
+    people: Mapping[str, Person] = field(default_factory=dict)
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -133,13 +173,14 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     server = _server(_table(doc, "server"), path.parent, environ)
     hirehop = _hirehop(_table(doc, "hirehop"))
     delivery = _delivery(_table(doc, "delivery"))
-    chans = _channels(_table(doc, "channels"), hirehop.labels)
+    people = _people(_table(doc, "people"))
+    chans = _channels(_table(doc, "channels"), hirehop.labels, people)
     subs = [sub for chan in chans.values() for sub in chan.subscriptions]
     watchdog = _watchdog(doc.get("watchdog"), chans)
     if watchdog is not None:  # the watchdog's alerts reach its channel like any event
         subs.append(Subscription(watchdog.channel, "watchdog", (SILENCE_EVENT,)))
     return Config(path, server, hirehop, delivery, chans, SubscriptionIndex(subs, hirehop.labels),
-                  watchdog)
+                  watchdog, people)
 
 
 def _substitute(value: Any, environ: Mapping[str, str], key: str) -> Any:
@@ -277,7 +318,8 @@ def _delivery(table: Mapping[str, Any]) -> DeliveryConfig:
     return DeliveryConfig(**values)
 
 
-def _channels(table: Mapping[str, Any], labels: StatusLabels) -> dict[str, ChannelConfig]:
+def _channels(table: Mapping[str, Any], labels: StatusLabels,
+              people: Mapping[str, Person]) -> dict[str, ChannelConfig]:
     result = {}
     for name, options in table.items():
         key = f"channels.{name}"
@@ -288,15 +330,117 @@ def _channels(table: Mapping[str, Any], labels: StatusLabels) -> dict[str, Chann
         kind = options.get("type")
         if not isinstance(kind, str) or kind not in channels.KINDS:
             raise ConfigError(f"type must be one of {', '.join(channels.KINDS)}", key=f"{key}.type")
-        _reject_unknown(options, channels.KINDS[kind].keys | {"type", "subscriptions"}, key)
-        subs = tuple(_subscriptions(name, options.get("subscriptions", []), labels))
-        settings = {k: v for k, v in options.items() if k != "subscriptions"}
+        _reject_unknown(options, channels.KINDS[kind].keys | CHANNEL_KEYS | {"type", "subscriptions"},
+                        key)
+        subs = tuple(_subscriptions(name, options.get("subscriptions", []), labels, people))
+        settings = {k: v for k, v in options.items() if k not in CHANNEL_KEYS | {"subscriptions"}}
         channels.build_sender(name, settings)  # validates the channel's own keys
-        result[name] = ChannelConfig(name, kind, settings, subs)
+        result[name] = _conversation(ChannelConfig(name, kind, settings, subs), options)
+    for chan in result.values():
+        _check_fallback(chan, result)
     return result
 
 
-def _subscriptions(channel: str, value: Any, labels: StatusLabels) -> list[Subscription]:
+def _conversation(chan: ChannelConfig, options: Mapping[str, Any]) -> ChannelConfig:
+    """The channel's threading, active hours and fallback keys (design §7)."""
+    key = f"channels.{chan.name}"
+    thread = options.get("thread", "job" if chan.type in _THREADED_KINDS else "none")
+    if thread not in ("job", "none"):
+        raise ConfigError('must be "job" (one thread per job) or "none"', key=f"{key}.thread")
+    if thread == "job" and chan.type not in _THREADED_KINDS:
+        raise ConfigError(f"a {chan.type} channel cannot thread; use \"none\"", key=f"{key}.thread")
+    broadcast = options.get("broadcast", "none")
+    if broadcast not in ("status", "none"):
+        raise ConfigError('must be "status" (status changes also shown in the channel) or "none"',
+                          key=f"{key}.broadcast")
+    max_age = parse_duration(options.get("thread_max_age", "30d"), key=f"{key}.thread_max_age",
+                             minimum=60)
+    fallback = options.get("fallback")
+    if fallback is not None and (not isinstance(fallback, str) or not fallback):
+        raise ConfigError("must be the name of another channel", key=f"{key}.fallback")
+    escalate = options.get("escalate_after")
+    escalate_after = None if escalate is None else parse_duration(
+        escalate, key=f"{key}.escalate_after", minimum=1)
+    if escalate_after is not None and fallback is None:
+        raise ConfigError("needs fallback = \"CHANNEL\": the channel that hears about the wait",
+                          key=f"{key}.escalate_after")
+    return replace(chan, thread=thread, thread_max_age=max_age, broadcast=broadcast,
+                   hours=_active_hours(options, key), fallback=fallback,
+                   escalate_after=escalate_after)
+
+
+def _check_fallback(chan: ChannelConfig, chans: Mapping[str, ChannelConfig]) -> None:
+    if chan.fallback is None:
+        return
+    key = f"channels.{chan.name}.fallback"
+    if chan.fallback == chan.name:
+        raise ConfigError("a channel cannot be its own fallback", key=key)
+    if chan.fallback not in chans:
+        raise ConfigError(f"no channel {chan.fallback!r}; configured: {', '.join(chans)}", key=key)
+
+
+def _active_hours(options: Mapping[str, Any], key: str) -> ActiveHours | None:
+    hours, days = options.get("hours"), options.get("days")
+    if hours is None and days is None:
+        return None
+    start, end = (time(0), time(0)) if hours is None else _hours_range(hours, f"{key}.hours",
+                                                                          wrap=True)
+    return ActiveHours(start, end, _days(days, f"{key}.days") if days is not None
+                       else frozenset(range(7)))
+
+
+def _hours_range(value: Any, key: str, *, wrap: bool) -> tuple[time, time]:
+    """``"08:00-18:00"``; with ``wrap`` also ``"22:00-06:00"`` (over midnight)."""
+    example = "22:00-06:00" if wrap else "08:00-18:00"
+    try:
+        start_text, end_text = str(value).split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError:
+        raise ConfigError(f"must be HH:MM-HH:MM, e.g. 08:00-18:00 or {example}", key=key) from None
+    if start == end or (not wrap and start > end):
+        raise ConfigError("the start must be before the end", key=key)
+    return start, end
+
+
+def _days(value: Any, key: str) -> frozenset[int]:
+    if not isinstance(value, list) or not value or any(
+            not isinstance(d, str) or d.lower()[:3] not in _DAYS for d in value):
+        raise ConfigError(f"must be a list of days such as {list(_DAYS[:5])}", key=key)
+    return frozenset(_DAYS.index(d.lower()[:3]) for d in value)
+
+
+def _people(table: Mapping[str, Any]) -> dict[str, Person]:
+    people = {}
+    for name, entry in table.items():
+        key = f"people.{name}"
+        if not _CHANNEL_NAME.fullmatch(name) or name == MANAGER:
+            raise ConfigError(f"a person's key is letters, digits, '_' and '-' (not {MANAGER!r})",
+                              key=key)
+        if not isinstance(entry, Mapping):
+            raise ConfigError("must be a table", key=key)
+        _reject_unknown(entry, _PERSON_KEYS, key)
+        names = entry.get("names", [])
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or any(not isinstance(n, str) or not n.strip() for n in names):
+            raise ConfigError("must be a list of names as HireHop writes them", key=f"{key}.names")
+        slack = _optional_string(entry, "slack", key)
+        if slack is not None and not re.fullmatch(r"[UW][A-Z0-9]{2,}", slack):
+            raise ConfigError("must be a Slack user id such as U0123ABCD", key=f"{key}.slack")
+        telegram = _optional_string(entry, "telegram", key)
+        if telegram is not None:
+            telegram = telegram.removeprefix("@")
+            if not re.fullmatch(r"[A-Za-z0-9_]{3,32}", telegram):
+                raise ConfigError("must be a Telegram username such as sam_t", key=f"{key}.telegram")
+        email = _optional_string(entry, "email", key)
+        if email is not None and not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+", email):
+            raise ConfigError("must be an email address", key=f"{key}.email")
+        people[name] = Person(name, tuple(n.strip() for n in names), slack, telegram, email)
+    return people
+
+
+def _subscriptions(channel: str, value: Any, labels: StatusLabels,
+                   people: Mapping[str, Person]) -> list[Subscription]:
     base = f"channels.{channel}.subscriptions"
     if not isinstance(value, list):
         raise ConfigError("must be an array of tables ([[...subscriptions]])", key=base)
@@ -315,12 +459,57 @@ def _subscriptions(channel: str, value: Any, labels: StatusLabels) -> list[Subsc
             unless=compile_conditions(definition.get("unless", {}), labels=labels, where="",
                                       key=f"{key}.unless"),
             template=_optional_string(definition, "template", key),
+            group_wait=_group_wait(definition.get("group_wait"), f"{key}.group_wait"),
+            digest=_digest(definition.get("digest"), f"{key}.digest"),
+            mention=_mention(definition.get("mention"), f"{key}.mention", people),
         )
+        if sub.group_wait is not None and sub.digest is not None:
+            raise ConfigError("use group_wait or digest, not both", key=key)
         if any(other.id == sub.id for other in subs):
             raise ConfigError("duplicates an earlier subscription of this channel; give one a "
                               "distinct name = \"...\"", key=key)
         subs.append(sub)
     return subs
+
+
+def _group_wait(value: Any, key: str) -> float | None:
+    return None if value is None else parse_duration(value, key=key, minimum=1)
+
+
+def _digest(value: Any, key: str) -> Digest | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) not in ({"every"}, {"at"}):
+        raise ConfigError('must be { every = "1h" } or { at = "17:30" } (or a list of times)',
+                          key=key)
+    if "every" in value:
+        return Digest(every=parse_duration(value["every"], key=f"{key}.every", minimum=60))
+    times = value["at"] if isinstance(value["at"], list) else [value["at"]]
+    parsed = []
+    for text in times:
+        try:
+            parsed.append(time.fromisoformat(text) if isinstance(text, str) else None)
+        except ValueError:
+            parsed.append(None)
+        if parsed[-1] is None or len(str(text)) > 8:
+            raise ConfigError(f"{text!r} is not a time such as \"17:30\"", key=f"{key}.at")
+    if not parsed:
+        raise ConfigError("needs at least one time", key=f"{key}.at")
+    return Digest(at=tuple(sorted({t for t in parsed if t is not None})))
+
+
+def _mention(value: Any, key: str, people: Mapping[str, Person]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+        raise ConfigError(f'must be a list of people keys or "{MANAGER}"', key=key)
+    for name in value:
+        if name != MANAGER and name not in people:
+            known = ", ".join([MANAGER, *people]) if people else f"{MANAGER} (no [people] defined)"
+            raise ConfigError(f"unknown person {name!r}; known: {known}", key=key)
+    return tuple(dict.fromkeys(value))
 
 
 def _event_patterns(value: Any, key: str) -> tuple[str, ...]:
@@ -361,17 +550,7 @@ def _watchdog(table: Any, chans: Mapping[str, ChannelConfig]) -> WatchdogConfig 
     quiet = table.get("quiet_after", 7200)
     if isinstance(quiet, bool) or not isinstance(quiet, int | float) or quiet < 60:
         raise ConfigError("must be a number of seconds, at least 60", key="watchdog.quiet_after")
-    hours = _string(table, "hours", "watchdog", "08:00-18:00")
-    try:
-        start_text, end_text = hours.split("-")
-        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
-    except ValueError:
-        raise ConfigError("must be HH:MM-HH:MM, e.g. 08:00-18:00", key="watchdog.hours") from None
-    if start >= end:
-        raise ConfigError("the start must be before the end", key="watchdog.hours")
-    days = table.get("days", list(_DAYS[:5]))
-    if not isinstance(days, list) or not days or any(
-            not isinstance(d, str) or d.lower()[:3] not in _DAYS for d in days):
-        raise ConfigError(f"must be a list of days such as {list(_DAYS[:5])}", key="watchdog.days")
-    return WatchdogConfig(channel, float(quiet), start, end,
-                          frozenset(_DAYS.index(d.lower()[:3]) for d in days))
+    start, end = _hours_range(_string(table, "hours", "watchdog", "08:00-18:00"), "watchdog.hours",
+                              wrap=False)
+    days = _days(table.get("days", list(_DAYS[:5])), "watchdog.days")
+    return WatchdogConfig(channel, float(quiet), start, end, days)

@@ -8,6 +8,7 @@
     └── DeliveryError                one delivery attempt failed
         ├── TemporaryDeliveryError   try again later (network, timeout, 5xx, SMTP 4xx)
         │   └── RateLimited          try again after ``retry_after`` seconds (429, RetryAfter)
+        ├── ThreadGone               the thread's root was deleted: send as a new root, at once
         └── PermanentDeliveryError   retrying cannot help (bad token, unknown channel, 4xx, SMTP 5xx)
 
 The *type* of a delivery error decides what the outbox does: a temporary error is
@@ -67,6 +68,14 @@ class RateLimited(TemporaryDeliveryError):
     def __init__(self, reason: str, retry_after: float) -> None:
         super().__init__(reason)
         self.retry_after = max(0.0, float(retry_after))
+
+
+class ThreadGone(DeliveryError):
+    """The message a reply or an edit targets no longer exists (deleted by someone).
+
+    Not a failure of the delivery: the outbox forgets that root and sends the
+    message again, at once, as the root of a new thread.
+    """
 
 
 class PermanentDeliveryError(DeliveryError):

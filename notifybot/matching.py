@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import time
 from functools import lru_cache
 from itertools import product
 from math import prod
@@ -24,6 +25,14 @@ from .events import Event
 from .statuses import StatusLabels, StatusTable
 
 _GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """``digest = { every = "1h" }`` or ``{ at = "17:30" }`` (daily times, server time zone)."""
+
+    every: float | None = None  # seconds per window
+    at: tuple[time, ...] = ()  # daily window ends, in order
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,9 @@ class Subscription:
     when: tuple[Condition, ...] = ()
     unless: tuple[Condition, ...] = ()
     template: str | None = None
+    group_wait: float | None = None  # seconds: fold a burst for one thread into one message
+    digest: Digest | None = None  # one summary per window instead of a message per event
+    mention: tuple[str, ...] = ()  # people keys, or "manager" (the job's MANAGER / MANAGER2)
 
     def wants(self, event_name: str) -> bool:
         return any(fnmatch.fnmatchcase(event_name, pattern) for pattern in self.events)

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .base import Receipt, Sender
+from .base import STANDALONE, Receipt, SendContext, Sender
 
-__all__ = ["KINDS", "ChannelKind", "Receipt", "Sender", "build_sender"]
+__all__ = ["KINDS", "STANDALONE", "ChannelKind", "Receipt", "SendContext", "Sender", "build_sender"]
 
 
 @dataclass(frozen=True)
