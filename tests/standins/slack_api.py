@@ -15,7 +15,8 @@ Threads: a post with ``thread_ts`` is a reply (recorded with its ``thread_ts`` a
 person would. A reply to a deleted (or unknown) parent answers ``thread_not_found``,
 or, with ``deleted_parent="unthread"``, is accepted and posted at the top level
 without ``thread_ts`` in its ``message`` (what Slack does for a deleted parent that
-had no replies). ``chat.update`` on a deleted message answers ``message_not_found``;
+had no replies; one that had replies Slack keeps as a placeholder, which this
+stand-in does not model). ``chat.update`` on a deleted message answers ``message_not_found``;
 like Slack it needs the channel *id* (a ``#name`` answers ``channel_not_found``).
 
 Fault injection applies to the next requests of any method, in the order queued:
