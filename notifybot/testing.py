@@ -45,7 +45,8 @@ class _NoAccount:
 class FakeSender(_NoAccount):
     """Records messages and edits; raises the queued errors first, one per attempt.
 
-    ``sent`` are the payloads in order (``messages`` adds handles and contexts);
+    ``sent`` are the payloads in order, ``contexts`` their send contexts, and
+    ``messages`` both with each handle;
     ``edited`` the ``(handle, payload)`` of each edit. ``replies``/``edits`` are
     the declared capabilities; without either, receipts carry no handle. The
     receipt's detail is ``fake-N`` (N counts this sender's messages); the handle
@@ -59,6 +60,8 @@ class FakeSender(_NoAccount):
     destination: str = ""
     replies: bool = True
     edits: bool = True
+    sent: list[Mapping[str, Any]] = field(default_factory=list)
+    contexts: list[SendContext] = field(default_factory=list)
     messages: list[FakeMessage] = field(default_factory=list)
     edited: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
     deleted: set[str] = field(default_factory=set)
@@ -70,16 +73,6 @@ class FakeSender(_NoAccount):
 
     def __post_init__(self) -> None:
         self.destination = self.destination or f"fake:{self.name}"
-
-    @property
-    def sent(self) -> list[Mapping[str, Any]]:
-        """The payloads sent, in order."""
-        return [m.payload for m in self.messages]
-
-    @property
-    def contexts(self) -> list[SendContext]:
-        """The send context of each message sent, in order."""
-        return [m.context for m in self.messages]
 
     def fail_next(self, *errors: DeliveryError) -> None:
         """Make the next send attempts raise these errors, in order."""
@@ -118,7 +111,10 @@ class FakeSender(_NoAccount):
         if context.is_reply and self.replies and context.root in self.deleted:
             raise ThreadGone(f"fake: thread root {context.root} is gone")
         handle = f"fake:{self.name}:{next(_HANDLES)}"
+        # Three views of one record; lists that grow, so a test may hold on to one.
         self.messages.append(FakeMessage(handle, payload, context))
+        self.sent.append(payload)
+        self.contexts.append(context)
         return Receipt(f"fake-{len(self.messages)}",
                        handle if self.replies or self.edits else None)
 

@@ -88,3 +88,10 @@ def test_an_account_set_on_a_subclass_is_kept() -> None:
         account_pace = 0.05
 
     assert (Bot("a").account, Bot("a").account_pace) == ("bot:1", 0.05)
+
+
+async def test_the_record_lists_grow_in_place() -> None:
+    sender = FakeSender("chat")
+    held = (sender.sent, sender.contexts, sender.messages)  # as a test harness keeps them
+    await sender.send({"text": "x"})
+    assert [len(record) for record in held] == [1, 1, 1]
