@@ -4,9 +4,10 @@ Threads: a message with a root posts with ``thread_ts`` (and ``reply_broadcast``
 when asked); the root is kept current with ``chat.update``. The handle is the
 message ``ts``. A root that is gone answers ``thread_not_found`` or
 ``message_not_found``, or (what Slack usually does for a deleted parent without
-replies) *accepts* the reply and posts it unthreaded at the channel's top level;
-the sender removes such a stray post and raises :class:`~notifybot.errors.ThreadGone`
-either way, so the outbox sends the message once, as a new root.
+replies) *accepts* the reply and posts it unthreaded at the channel's top level
+(its answer then lacks ``thread_ts``); the sender removes such a stray post. Either
+way it raises :class:`~notifybot.errors.ThreadGone`, so the outbox sends the message
+once, as a new root.
 
 Options (``[channels.NAME]`` with ``type = "slack"``):
 
@@ -88,6 +89,10 @@ class SlackSender:
         # chat.update wants the channel id, where chat.postMessage also takes "#name":
         # every post's answer tells it (a configured id needs no answer).
         self._channel_id: str | None = channel if _is_channel_id(channel) else None
+        # Whether this API echoes ``thread_ts`` on a reply (Slack does). Until it has,
+        # a reply without it is taken at its word: a Slack-like API that never echoes
+        # must not have every reply mistaken for one posted outside its thread.
+        self._echoes_threads = False
 
     def __repr__(self) -> str:
         return (f"SlackSender(name={self.name!r}, channel={self.channel!r}, "
@@ -131,10 +136,23 @@ class SlackSender:
             raise classify(exc, timeout=self.timeout, gone=gone) from exc
         ts = str(response.get("ts", ""))
         self._channel_id = str(response.get("channel") or "") or self._channel_id
-        if context.is_reply and _unthreaded(response.get("message"), context.root):
+        if context.is_reply and self._unthreaded(response.get("message"), context.root):
             await self._remove_stray(ts)
             raise ThreadGone(f"slack: thread {context.root} is gone (the reply was not threaded)")
         return Receipt(ts, handle=ts or None)
+
+    def _unthreaded(self, message: Any, root: str | None) -> bool:
+        """Whether Slack posted a reply outside its thread (it does so when the parent is gone).
+
+        A threaded reply's ``message`` echoes ``thread_ts``; once this API has shown
+        that it does, a reply without it was posted at the top level.
+        """
+        if not isinstance(message, dict):
+            return False
+        if message.get("thread_ts") == root:
+            self._echoes_threads = True
+            return False
+        return self._echoes_threads
 
     async def edit(self, handle: str, payload: Mapping[str, Any]) -> None:
         """``chat.update`` the message ``handle`` (a ``ts``) to show ``payload``.
@@ -205,15 +223,6 @@ def classify(exc: SlackFailure, *, timeout: float = DEFAULT_TIMEOUT,
     if 400 <= status < 500:
         return PermanentDeliveryError(f"slack: HTTP {status}")
     return TemporaryDeliveryError(f"slack: unreadable response (HTTP {status})")
-
-
-def _unthreaded(message: Any, root: str | None) -> bool:
-    """Whether Slack posted a reply outside its thread (it does so when the parent is gone).
-
-    A threaded reply's ``message`` echoes ``thread_ts``; an API that sends no
-    ``message`` at all is taken at its word.
-    """
-    return isinstance(message, dict) and message.get("thread_ts") != root
 
 
 def _is_channel_id(channel: str) -> bool:

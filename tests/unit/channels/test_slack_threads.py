@@ -119,22 +119,34 @@ async def test_reply_to_a_deleted_root_is_thread_gone_and_posts_nothing(
 
 
 async def test_reply_that_slack_posts_unthreaded_is_removed_and_thread_gone(
-    slack: SlackStandIn,
+    slack: SlackStandIn, sender: SlackSender,
 ) -> None:
     slack.deleted_parent = "unthread"  # what Slack does for a deleted parent without replies
-    sender = make(slack)
-    await sender.open()
-    try:
-        root = await sender.send(PAYLOAD, reply_to(None))
-        assert root.handle is not None
-        slack.delete_message(root.handle)
-        with pytest.raises(ThreadGone) as caught:
-            await sender.send(REPLY, reply_to(root.handle))
-    finally:
-        await sender.close()
+    live = await sender.send(PAYLOAD, reply_to(None))
+    assert live.handle is not None
+    await sender.send(REPLY, reply_to(live.handle))  # shows that this API echoes thread_ts
+    root = await sender.send(PAYLOAD, reply_to(None))
+    assert root.handle is not None
+    slack.delete_message(root.handle)
+
+    with pytest.raises(ThreadGone) as caught:
+        await sender.send(REPLY, reply_to(root.handle))
     assert "is gone" in caught.value.reason
     assert slack.calls[-1] == "chat.delete"
-    assert slack.top_level() == [], "no stray copy left in the channel"
+    assert [m.ts for m in slack.top_level()] == [live.handle], "no stray copy left"
+
+
+async def test_a_reply_without_thread_ts_is_trusted_until_the_api_has_echoed_one(
+    slack: SlackStandIn, sender: SlackSender,
+) -> None:
+    # An API that never echoes thread_ts must not have every reply taken for a stray.
+    slack.deleted_parent = "unthread"
+    root = await sender.send(PAYLOAD, reply_to(None))
+    assert root.handle is not None
+    slack.delete_message(root.handle)
+    reply = await sender.send(REPLY, reply_to(root.handle))
+    assert "chat.delete" not in slack.calls
+    assert [m.ts for m in slack.top_level()] == [reply.handle]
 
 
 async def test_edit_of_a_deleted_root_is_thread_gone(slack: SlackStandIn,
