@@ -93,7 +93,7 @@ class TelegramSender:
         # channel using this token shares one account pace. A digest names the bot
         # without revealing its token.
         digest = hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
-        self.account = f"telegram:{base_url}:{digest}"
+        self.account: str | None = f"telegram:{base_url}:{digest}"
         self.account_pace = 1.0 / bot_rate
         self.timeout = timeout
         self._token = token
