@@ -202,17 +202,14 @@ async def test_stop_returns_unfinished_sends_to_pending_without_spending_an_atte
 class AccountSender(FakeSender):
     """Two destinations behind one account (one Telegram bot feeding two chats)."""
 
-    account = "bot:1"
-    account_pace = 0.05
-
     async def send(self, payload):  # type: ignore[no-untyped-def]
         self.times = [*getattr(self, "times", []), asyncio.get_running_loop().time()]
         return await super().send(payload)
 
 
 async def test_an_account_pace_spaces_sends_across_its_destinations(store: SQLiteStore) -> None:
-    a = AccountSender("a", destination="chat:a")
-    b = AccountSender("b", destination="chat:b")
+    a = AccountSender("a", destination="chat:a", account="bot:1", account_pace=0.05)
+    b = AccountSender("b", destination="chat:b", account="bot:1", account_pace=0.05)
     b.times = a.times = []
     await enqueue(store, a, 3, 0.0)
     await enqueue(store, b, 3, 0.0)

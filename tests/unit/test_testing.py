@@ -21,14 +21,8 @@ async def test_records_payloads_contexts_and_handles() -> None:
     assert sender.sent == [{"text": "root"}, {"text": "reply"}]
     assert sender.contexts == [reply_to(None), reply_to(root.handle)]
     assert (root.detail, reply.detail) == ("fake-1", "fake-2")
-    assert root.handle and reply.handle and root.handle != reply.handle
+    assert (root.handle, reply.handle) == ("fake-1", "fake-2")
     assert [m.handle for m in sender.replies_to(root.handle)] == [reply.handle]
-
-
-async def test_handles_differ_across_instances() -> None:
-    first = await FakeSender("chat").send({"text": "a"})
-    again = await FakeSender("chat").send({"text": "a"})  # the same channel after a restart
-    assert first.handle != again.handle
 
 
 async def test_edits_are_recorded_and_change_what_the_message_shows() -> None:
@@ -36,7 +30,7 @@ async def test_edits_are_recorded_and_change_what_the_message_shows() -> None:
     root = await sender.send({"text": "v1"})
     assert root.handle is not None
     await sender.edit(root.handle, {"text": "v2"})
-    assert sender.edited == [(root.handle, {"text": "v2"})]
+    assert sender.edits_made == [(root.handle, {"text": "v2"})]
     assert sender.current(root.handle) == {"text": "v2"}
 
 
@@ -50,15 +44,15 @@ async def test_a_deleted_root_is_thread_gone_for_replies_and_edits() -> None:
         await sender.send({"text": "reply"}, reply_to(root.handle))
     with pytest.raises(ThreadGone):
         await sender.edit(root.handle, {"text": "now"})
-    assert sender.sent == [{"text": "root"}] and sender.edited == []
+    assert sender.sent == [{"text": "root"}] and sender.edits_made == []
     assert (sender.attempts, sender.edit_attempts) == (2, 1)
 
 
 async def test_a_root_from_before_a_restart_is_taken_to_exist() -> None:
     sender = FakeSender("chat")
-    await sender.send({"text": "reply"}, reply_to("fake:chat:earlier"))
-    await sender.edit("fake:chat:earlier", {"text": "now"})
-    assert sender.contexts[0].root == "fake:chat:earlier"
+    await sender.send({"text": "reply"}, reply_to("fake-7"))
+    await sender.edit("fake-7", {"text": "now"})
+    assert sender.contexts[0].root == "fake-7"
 
 
 async def test_queued_failures_apply_to_sends_and_edits_separately() -> None:
@@ -82,12 +76,9 @@ async def test_capabilities_are_declared_and_shape_the_receipt() -> None:
         await plain.edit("h", {"text": "x"})
 
 
-def test_an_account_set_on_a_subclass_is_kept() -> None:
-    class Bot(FakeSender):
-        account = "bot:1"
-        account_pace = 0.05
-
-    assert (Bot("a").account, Bot("a").account_pace) == ("bot:1", 0.05)
+def test_an_account_is_a_constructor_argument() -> None:
+    bot = FakeSender("a", account="bot:1", account_pace=0.05)
+    assert (bot.account, bot.account_pace) == ("bot:1", 0.05)
 
 
 async def test_the_record_lists_grow_in_place() -> None:
