@@ -100,7 +100,6 @@ async def post_all(service: Service, *bodies: dict[str, Any]) -> None:
 async def test_a_jobs_events_are_one_thread_per_channel_kept_current_across_a_restart(
         standins: StandIns) -> None:
     path = config(standins)
-    slack, telegram, smtp = standins.slack, standins.telegram, standins.smtp
     service = await standins.service(path).start()
     try:
         await _a_jobs_events(standins, service, path)
