@@ -19,7 +19,8 @@ class Secret:
 
     def matches(self, candidate: str) -> bool:
         """Compare in constant time, so the comparison leaks nothing by its duration."""
-        return hmac.compare_digest(self._value.encode(), candidate.encode())
+        # surrogatepass: a candidate holding a lone surrogate is simply unequal, not an error.
+        return hmac.compare_digest(self._value.encode(), candidate.encode("utf-8", "surrogatepass"))
 
     def __bool__(self) -> bool:
         return bool(self._value)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from ..events import safe_text
 from . import pg_sql
 from .base import Delivery, DeliveryStatus, NewDelivery, StoredEvent
 from .pg_listener import Listener
@@ -120,12 +121,17 @@ class PostgresStore:
             new_id = await conn.fetchval(
                 "INSERT INTO events (digest, received_at, name, content_type, headers, body) "
                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING RETURNING id",
-                digest, now, name, content_type, json.dumps(dict(headers)), body)
+                digest, now, safe_text(name), safe_text(content_type), json.dumps(dict(headers)),
+                body)
             if new_id is not None:
                 await conn.execute("NOTIFY notifybot_events")
                 return int(new_id), True
             existing = await conn.fetchval("SELECT id FROM events WHERE digest = $1", digest)
             return int(existing), False
+
+    async def probe(self) -> None:
+        """Raise unless the server answers now (health checks)."""
+        await self._fetch("SELECT 1")
 
     async def get_event(self, event_id: int) -> StoredEvent | None:
         rows = await self._fetch(pg_sql.EVENT_SELECT + " WHERE id = $1", event_id)
