@@ -29,6 +29,7 @@ from .errors import WebhookRejected
 from .events import safe_text, to_int
 
 REDACTED = "[redacted]"
+MAX_DEPTH = 254  # nesting levels a webhook may have (HireHop's have four or five)
 _BOM = b"\xef\xbb\xbf"
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 # A JSON escape, left to right, so that an escaped backslash is consumed whole
@@ -75,8 +76,7 @@ def decode(body: bytes, content_type: str = "") -> dict[str, Any]:
         value = _form(text)
     if value is None:
         raise WebhookRejected(
-            400, "body is neither a JSON object nor a form holding one "
-                 "(or it is nested deeper than 1,000 levels)")
+            400, "body is neither a JSON object nor a form holding one")
     return value
 
 
@@ -123,8 +123,14 @@ def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def _encode(value: object) -> bytes:
     try:
         return orjson.dumps(value)
-    except TypeError:  # an integer past 64 bits (stdlib JSON reads those)
+    except orjson.JSONEncodeError as exc:
+        if "ecursion" in str(exc):  # orjson writes at most 255 levels: deeper is no webhook
+            raise _too_deep() from None
+    # an integer past 64 bits, which orjson does not write (the stdlib reads and writes it)
+    try:
         return json.dumps(value, ensure_ascii=False).encode()
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def _json(data: bytes) -> dict[str, Any] | None:
@@ -134,13 +140,19 @@ def _json(data: bytes) -> dict[str, Any] | None:
         value = orjson.loads(data)
         if b"\\u0000" in data:  # orjson keeps NUL; made safe below
             raise orjson.JSONDecodeError("NUL", "", 0)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson stops at 1,024 levels, before any recursion
+            raise _too_deep() from None
         data = _safe_escapes(data)
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
             value = _stdlib_json(data)
     return value if isinstance(value, dict) else None
+
+
+def _too_deep() -> WebhookRejected:
+    return WebhookRejected(400, f"body is nested deeper than {MAX_DEPTH} levels")
 
 
 def _stdlib_json(data: bytes) -> Any:

@@ -28,7 +28,6 @@ from typing import Any, Literal
 import aiosqlite
 
 from ..events import safe_text
-
 from .base import Delivery, DeliveryStatus, NewDelivery, StoredEvent
 from .rows import DELIVERY_COLUMNS, EVENT_SELECT, delivery_from, event_from
 from .schema import SQLITE_MIGRATIONS

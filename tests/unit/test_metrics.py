@@ -66,9 +66,9 @@ async def test_metrics_count_a_known_load(tmp_path: Path) -> None:
     assert value("notifybot_events_received_total", event="", outcome="rejected_403") == 1
     assert value("notifybot_deliveries_total", channel="chat", outcome="sent", reason="") == 4
     assert value("notifybot_deliveries_total", channel="chat", outcome="dead",
-                 reason="chat: gone") == 1
+                 reason="other") == 1
     assert value("notifybot_deliveries_total", channel="chat", outcome="retry",
-                 reason="chat: ratelimited") == 1
+                 reason="rate_limited") == 1
     assert value("notifybot_rate_limit_waits_total", channel="chat") == 1
     assert value("notifybot_delivery_latency_seconds_count", channel="chat") == 4
     assert value("notifybot_queue_depth", state="dead") == 1
