@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from re import _parser as re_parser  # type: ignore[attr-defined]  # to read a pattern's shape
 from typing import Any
 
-import re2
+import re2  # type: ignore[import-untyped]
 
 from .errors import ConfigError
 from .events import Event, safe_text
@@ -358,18 +358,22 @@ def _has_nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
         name = str(op)
         if name in _REPEATS:
             _, high, body = arg
-            unbounded_ish = high is re_parser.MAXREPEAT or high > 1
-            if unbounded_ish and inside_repeat:
+            repeats = high is re_parser.MAXREPEAT or high > 1
+            if (repeats and inside_repeat) or _has_nested_repeat(
+                    body, inside_repeat=inside_repeat or repeats):
                 return True
-            if _has_nested_repeat(body, inside_repeat=inside_repeat or unbounded_ish):
-                return True
-        elif name == "SUBPATTERN":
-            if _has_nested_repeat(arg[-1], inside_repeat=inside_repeat):
-                return True
-        elif name == "BRANCH":
-            if any(_has_nested_repeat(b, inside_repeat=inside_repeat) for b in arg[1]):
-                return True
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            if _has_nested_repeat(arg[1], inside_repeat=inside_repeat):
-                return True
+        elif any(_has_nested_repeat(child, inside_repeat=inside_repeat)
+                 for child in _children(name, arg)):
+            return True
     return False
+
+
+def _children(name: str, arg: Any) -> list[Any]:
+    """The sub-patterns of a group, an alternation or a lookaround."""
+    if name == "SUBPATTERN":
+        return [arg[-1]]
+    if name == "BRANCH":
+        return list(arg[1])
+    if name in ("ASSERT", "ASSERT_NOT"):
+        return [arg[1]]
+    return []
