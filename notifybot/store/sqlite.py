@@ -340,7 +340,11 @@ class SQLiteStore:
     async def probe(self) -> None:
         """Raise unless the database takes a write now: reads can succeed while writes fail
         (a read-only or immutable file, a lock held past ``busy_timeout``)."""
-        await self._write("UPDATE schema_version SET version = version")
+        # SQLite skips writing a row rewritten with the same bytes: change it and back,
+        # in one transaction, so a page really goes to disk and nothing is left changed.
+        async with self._tx() as db:
+            await db.execute("UPDATE schema_version SET version = version + 1")
+            await db.execute("UPDATE schema_version SET version = version - 1")
 
     async def listen(self, wake: Callable[[str], None]) -> None:
         return None  # one process owns an SQLite outbox: in-process wake-ups suffice

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from quart.testing.app import LifespanError
 
-from notifybot.app import create_app
+from notifybot.app import create_app, loopback
 from notifybot.config import load
 from notifybot.store import DeliveryStatus
 from notifybot.store.sqlite import SQLiteStore
@@ -171,3 +172,111 @@ async def test_an_unknown_path_answers_json_404(harness: Harness) -> None:
     response = await harness.client.post("/elsewhere", data=b"{}")
     assert response.status_code == 404
     assert "/hirehop" in (await response.get_json())["error"]
+
+
+# Hardening (issue 13): JSON answers for every input, storage failures, lifecycle.
+
+def _chattr(flag: str, *paths: Path) -> bool:
+    import shutil
+    import subprocess
+    tool = shutil.which("chattr")
+    if tool is None:
+        return False
+    done = subprocess.run([tool, flag, *map(str, paths)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+async def test_hostile_bodies_get_json_4xx_never_5xx(harness: Harness) -> None:
+    deep = b'{"export_key": "' + KEY.encode() + b'", "event": "x", "d": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    bodies = [
+        deep,
+        json.dumps({"export_key": "\ud800", "event": "job.updated"}).encode(),
+        b"[" * 100_000,
+        b"\xff\xfe\x00",
+    ]
+    for body in bodies:
+        response = await harness.post(body)
+        assert response.status_code in (400, 403), body[:40]
+        assert response.content_type == "application/json"
+        assert (await response.get_json())["error"]
+
+
+async def test_surrogates_and_nul_are_accepted_stored_and_delivered(harness: Harness) -> None:
+    body = json.dumps({"export_key": KEY, "event": "job.\udc80", "user_name": "Sam\ud800",
+                       "data": {"NOTE": "a\x00b"}}).encode()
+    response = await harness.post(body)
+    assert response.status_code == 202
+    event_id = (await response.get_json())["event_id"]
+    stored = await harness.store.get_event(event_id)
+    assert stored is not None and stored.name == "job.\ufffd"
+    [message] = await harness.wait_sent("log", 1)
+    assert "Sam\ufffd" in json.dumps(message, ensure_ascii=False)
+
+
+async def test_an_immutable_database_is_a_json_503_and_recovers_without_restart(
+        harness: Harness, tmp_path: Path) -> None:
+    assert (await harness.post(sample("job.updated.constructed.json"))).status_code == 202
+    files = [p for p in (tmp_path / "n.db", tmp_path / "n.db-wal") if p.exists()]
+    if not _chattr("+i", *files):
+        pytest.skip("chattr +i is not available here (needs root on ext2/3/4)")
+    try:
+        body = json.dumps({"export_key": KEY, "event": "job.updated", "job": 99}).encode()
+        response = await harness.post(body)
+        assert response.status_code == 503
+        assert "storage" in (await response.get_json())["error"]
+        health = await harness.client.get("/healthz")
+        assert health.status_code == 503
+        assert "storage" in await health.get_json()
+    finally:
+        _chattr("-i", *files)
+    health = await harness.client.get("/healthz")
+    assert health.status_code == 200, await health.get_json()
+    assert (await harness.post(body)).status_code == 202
+
+
+class _BrokenStore(SQLiteStore):
+    """A store whose add_event meets a bug that is not storage's (a stand-in)."""
+
+    async def add_event(self, *args: Any, **kwargs: Any) -> tuple[int, bool]:
+        raise KeyError("a bug")
+
+
+async def test_an_unexpected_error_is_a_json_500(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    app = create_app(load(path, environ={}), store=_BrokenStore(tmp_path / "n.db"),
+                     senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")})  # type: ignore[dict-item]
+    async with app.test_app() as running:
+        response = await running.test_client().post("/hirehop", data=sample(
+            "job.updated.constructed.json"))
+        assert response.status_code == 500
+        assert response.content_type == "application/json"
+        assert "a bug" not in (await response.get_json())["error"]
+
+
+class _UnopenableSender(FakeSender):
+    async def open(self) -> None:
+        raise OSError("cannot reach the channel")
+
+
+async def test_a_failed_startup_closes_what_it_opened(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    store = SQLiteStore(tmp_path / "n.db")
+    first = FakeSender("log")
+    senders: dict[str, Any] = {"log": first, "jobs": _UnopenableSender("jobs")}
+    app = create_app(load(path, environ={}), store=store, senders=senders)
+    with pytest.raises(LifespanError, match="cannot reach the channel"):
+        async with app.test_app():
+            pass
+    assert not first.opened, "the sender opened before the failure is closed"
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.counts()
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("127.0.0.1", True), ("::1", True), ("::ffff:127.0.0.1", True), ("127.8.9.1", True),
+    ("::ffff:10.0.0.1", False), ("10.0.0.1", False), ("", False), (None, False), ("nonsense", False),
+])
+def test_loopback_includes_ipv4_mapped(address: str | None, expected: bool) -> None:
+    assert loopback(address) is expected
