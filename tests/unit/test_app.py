@@ -15,6 +15,7 @@ from notifybot.config import load
 from notifybot.store import DeliveryStatus
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
+from tests.immutable import immutable, sqlite_files
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -176,16 +177,6 @@ async def test_an_unknown_path_answers_json_404(harness: Harness) -> None:
 
 # Hardening (issue 13): JSON answers for every input, storage failures, lifecycle.
 
-def _chattr(flag: str, *paths: Path) -> bool:
-    import shutil
-    import subprocess
-    tool = shutil.which("chattr")
-    if tool is None:
-        return False
-    done = subprocess.run([tool, flag, *map(str, paths)], capture_output=True, check=False)
-    return done.returncode == 0
-
-
 async def test_hostile_bodies_get_json_4xx_never_5xx(harness: Harness) -> None:
     deep = b'{"export_key": "' + KEY.encode() + b'", "event": "x", "d": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     bodies = [
@@ -216,19 +207,15 @@ async def test_surrogates_and_nul_are_accepted_stored_and_delivered(harness: Har
 async def test_an_immutable_database_is_a_json_503_and_recovers_without_restart(
         harness: Harness, tmp_path: Path) -> None:
     assert (await harness.post(sample("job.updated.constructed.json"))).status_code == 202
-    files = [p for p in (tmp_path / "n.db", tmp_path / "n.db-wal") if p.exists()]
-    if not _chattr("+i", *files):
-        pytest.skip("chattr +i is not available here (needs root on ext2/3/4)")
-    try:
-        body = json.dumps({"export_key": KEY, "event": "job.updated", "job": 99}).encode()
+    body = json.dumps({"export_key": KEY, "event": "job.updated", "job": 99}).encode()
+    with immutable(sqlite_files(tmp_path / "n.db")):
         response = await harness.post(body)
         assert response.status_code == 503
+        assert response.content_type == "application/json"
         assert "storage" in (await response.get_json())["error"]
         health = await harness.client.get("/healthz")
         assert health.status_code == 503
-        assert "storage" in await health.get_json()
-    finally:
-        _chattr("-i", *files)
+        assert (await health.get_json())["storage"] == "disk I/O error"
     health = await harness.client.get("/healthz")
     assert health.status_code == 200, await health.get_json()
     assert (await harness.post(body)).status_code == 202
