@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
 _NEEDS_QUOTES = re.compile(r'[\s"=\\]')
 FIELDS = ("event_id", "event", "channel", "delivery_id", "attempt", "reason")
 
@@ -70,7 +71,9 @@ class JsonFormatter(logging.Formatter):
         entry.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        # JSON leaves these raw, and some readers (Python's splitlines) break lines at them.
+        return _LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def setup(log_format: str = "text", level: str = "INFO") -> None:

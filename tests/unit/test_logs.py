@@ -54,3 +54,10 @@ def test_json_lines_escape_control_characters() -> None:
     line = JsonFormatter().format(record("accepted %s", FORGED, event=FORGED))
     assert "\n" not in line
     assert json.loads(line)["event"] == FORGED
+
+
+def test_json_lines_escape_unicode_line_breaks() -> None:
+    name = "a\u2028b\x85c"
+    line = JsonFormatter().format(record("accepted", event=name))
+    assert len(line.splitlines()) == 1
+    assert json.loads(line)["event"] == name
