@@ -55,7 +55,8 @@ def create_app(config: Config, *, store: Store | None = None,
     store = store or open_store(config.server.database)
     senders = senders if senders is not None else {
         name: build_sender(name, chan.options) for name, chan in config.channels.items()}
-    metrics = Metrics(configured_events=lambda: _subscribed_names(pipeline.config))
+    event_names = _EventNames()
+    metrics = Metrics(configured_events=lambda: event_names(pipeline.config))
     outbox = Outbox(store, senders, config.delivery, metrics=metrics)
     pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
                         on_enqueued=outbox.wake)
@@ -186,6 +187,21 @@ def create_app(config: Config, *, store: Store | None = None,
     return app
 
 
+class _EventNames:
+    """The exact event names a configuration's subscriptions spell out (for metric labels),
+    worked out once per configuration: a reload brings a new one."""
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._names: frozenset[str] = frozenset()
+
+    def __call__(self, config: Config) -> frozenset[str]:
+        if config is not self._config:
+            self._config = config
+            self._names = named_events([p for sub in config.index.all for p in sub.events])
+        return self._names
+
+
 def loopback(address: str | None) -> bool:
     """Whether a peer address is loopback, IPv4-mapped IPv6 (``::ffff:127.0.0.1``) included."""
     try:
@@ -200,15 +216,6 @@ def loopback(address: str | None) -> bool:
 def _probe(store: Store) -> Callable[[], Awaitable[object]]:
     """A write probe if the store has one, else a read (stores given by tests)."""
     return store.probe if isinstance(store, Probed) else store.counts
-
-
-def _subscribed_names(config: Config, cache: dict[int, frozenset[str]] = {}) -> frozenset[str]:  # noqa: B006
-    # Keyed by the config object: a reload brings a new one. One entry is kept.
-    key = id(config)
-    if key not in cache:
-        cache.clear()
-        cache[key] = named_events([p for sub in config.index.all for p in sub.events])
-    return cache[key]
 
 
 async def _quietly(what: str, close: Callable[[], Awaitable[object]]) -> None:
