@@ -66,7 +66,7 @@ def create_app(config: Config, *, store: Store | None = None,
     health = Health(_probe(store), supervisor.down)
     app.extensions["notifybot"] = pipeline
     app.extensions["notifybot.reloader"] = reloader
-    app.extensions["notifybot.health"] = health  # add_check() for channel health (degraded)
+    app.extensions["notifybot.health"] = health  # add_check("channels", ...): "degraded"
     app.extensions["notifybot.supervisor"] = supervisor
     lifecycle = contextlib.AsyncExitStack()
 

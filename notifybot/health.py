@@ -65,12 +65,13 @@ class Health:
                  tasks_down: Callable[[], Mapping[str, str]] = dict) -> None:
         self._probe = probe
         self._tasks_down = tasks_down
-        self._checks: list[Callable[[], Mapping[str, str]]] = []
+        self._checks: list[tuple[str, Callable[[], Mapping[str, str]]]] = []
         self.storage_error: str | None = None
 
-    def add_check(self, check: Callable[[], Mapping[str, str]]) -> None:
-        """A source of non-fatal problems (name → reason): any makes the status ``degraded``."""
-        self._checks.append(check)
+    def add_check(self, section: str, check: Callable[[], Mapping[str, str]]) -> None:
+        """A source of non-fatal problems, name → reason (e.g. section ``channels``: failing
+        channels). Any problem makes the status ``degraded``, listed under ``section``."""
+        self._checks.append((section, check))
 
     def storage_failed(self, exc: BaseException) -> None:
         self.storage_error = describe(exc)
@@ -92,5 +93,5 @@ class Health:
             fatal["tasks"] = down
         if fatal:
             return Report("unavailable", fatal)
-        degraded = {name: reason for check in self._checks for name, reason in check().items()}
+        degraded = {section: dict(found) for section, check in self._checks if (found := check())}
         return Report("degraded", degraded) if degraded else Report("ok")

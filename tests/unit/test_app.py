@@ -267,3 +267,22 @@ async def test_a_failed_startup_closes_what_it_opened(tmp_path: Path) -> None:
 ])
 def test_loopback_includes_ipv4_mapped(address: str | None, expected: bool) -> None:
     assert loopback(address) is expected
+
+
+async def test_healthz_says_degraded_for_a_check_that_names_a_problem(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    app = create_app(load(path, environ={}), store=SQLiteStore(tmp_path / "n.db"),
+                     senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")})  # type: ignore[dict-item]
+    problems: dict[str, str] = {}
+    app.extensions["notifybot.health"].add_check("channels", lambda: problems)
+    async with app.test_app() as running:
+        client = running.test_client()
+        assert (await (await client.get("/healthz")).get_json())["status"] == "ok"
+        problems["jobs"] = "3 dead deliveries"
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        body = await response.get_json()
+        assert body["status"] == "degraded"
+        assert body["channels"] == {"jobs": "3 dead deliveries"}
+        assert "deliveries" in body
