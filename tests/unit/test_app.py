@@ -286,3 +286,18 @@ async def test_healthz_says_degraded_for_a_check_that_names_a_problem(tmp_path: 
         assert body["status"] == "degraded"
         assert body["channels"] == {"jobs": "3 dead deliveries"}
         assert "deliveries" in body
+
+
+async def test_healthz_is_503_while_a_background_task_is_down(harness: Harness) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug in a worker")
+
+    running = harness.client.app
+    running.extensions["notifybot.supervisor"].start("broken", broken)  # type: ignore[attr-defined]
+
+    async def down() -> Any:
+        response = await harness.client.get("/healthz")
+        return response if response.status_code == 503 else None
+
+    response = await eventually(down, what="/healthz reporting the task")
+    assert (await response.get_json())["tasks"] == {"broken": "failed: RuntimeError"}
