@@ -13,6 +13,7 @@ Every answer is JSON: input gets 2xx or 4xx with a reason, a storage failure 503
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -38,17 +39,22 @@ from .supervisor import Supervisor
 from .watchdog import Watchdog
 
 log = logging.getLogger("notifybot.app")
+# A webhook not committed by then is answered 503 rather than left hanging (a lock held
+# by another process makes SQLite wait 10 s per statement). Its write is not cancelled:
+# it may still commit, and a resent body is then answered "duplicate".
+STORAGE_TIMEOUT = 15.0
 
 
 def create_app(config: Config, *, store: Store | None = None,
                senders: dict[str, Sender] | None = None, renderer: Renderer | None = None,
                config_path: Path | None = None, watch_interval: float = 1.0,
-               address: str | None = None) -> Quart:
+               address: str | None = None, storage_timeout: float = STORAGE_TIMEOUT) -> Quart:
     """A Quart app serving ``config``.
 
     ``store``, ``senders`` and ``renderer`` may be given (tests); with
     ``config_path`` the file and the templates are watched and reloaded on change.
     ``address`` is where the server really listens, for the startup log line.
+    A webhook not committed within ``storage_timeout`` seconds is answered 503.
     """
     app = Quart("notifybot")
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
@@ -131,9 +137,11 @@ def create_app(config: Config, *, store: Store | None = None,
             return _error(413, f"body over {config.server.max_body_bytes} bytes")
         body = await request.get_data(as_text=False, parse_form_data=False)
         assert isinstance(body, bytes)
+        receiving = asyncio.ensure_future(
+            pipeline.receive(body, request.content_type or "", dict(request.headers)))
+        receiving.add_done_callback(_retrieve)  # its outcome may come after our answer
         try:
-            received = await pipeline.receive(body, request.content_type or "",
-                                              dict(request.headers))
+            received = await asyncio.wait_for(asyncio.shield(receiving), storage_timeout)
         except WebhookRejected as rejected:
             log.warning("rejected webhook: %s", rejected.reason,
                         extra={"reason": rejected.reason})
@@ -216,6 +224,11 @@ def loopback(address: str | None) -> bool:
 def _probe(store: Store) -> Callable[[], Awaitable[object]]:
     """A write probe if the store has one, else a read (stores given by tests)."""
     return store.probe if isinstance(store, Probed) else store.counts
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _quietly(what: str, close: Callable[[], Awaitable[object]]) -> None:

@@ -67,6 +67,7 @@ class Health:
         self._tasks_down = tasks_down
         self._checks: list[tuple[str, Callable[[], Mapping[str, str]]]] = []
         self.storage_error: str | None = None
+        self._probing: asyncio.Future[object] | None = None
 
     def add_check(self, section: str, check: Callable[[], Mapping[str, str]]) -> None:
         """A source of non-fatal problems, name → reason (e.g. section ``channels``: failing
@@ -78,7 +79,7 @@ class Health:
 
     async def report(self) -> Report:
         try:
-            await asyncio.wait_for(self._probe(), PROBE_TIMEOUT)
+            await self._probe_storage()
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
@@ -95,3 +96,17 @@ class Health:
             return Report("unavailable", fatal)
         degraded = {section: dict(found) for section, check in self._checks if (found := check())}
         return Report("degraded", degraded) if degraded else Report("ok")
+
+    async def _probe_storage(self) -> None:
+        """One probe at a time, never cancelled: a write cancelled half-way could leave the
+        store's connection inside a transaction. A slow probe is reported as timed out
+        and the next request waits for the same one."""
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe())
+            self._probing.add_done_callback(_retrieve)
+        await asyncio.wait_for(asyncio.shield(self._probing), PROBE_TIMEOUT)
+
+
+def _retrieve(probe: asyncio.Future[object]) -> None:
+    if not probe.cancelled():
+        probe.exception()  # read, so that an unawaited failure is not reported at exit

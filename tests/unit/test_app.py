@@ -301,3 +301,36 @@ async def test_healthz_is_503_while_a_background_task_is_down(harness: Harness) 
 
     response = await eventually(down, what="/healthz reporting the task")
     assert (await response.get_json())["tasks"] == {"broken": "failed: RuntimeError"}
+
+
+async def test_a_lock_held_past_busy_timeout_is_a_json_503_and_heals(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    app = create_app(load(path, environ={}), store=SQLiteStore(tmp_path / "n.db"),
+                     senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")},  # type: ignore[dict-item]
+                     storage_timeout=1.0)
+    async with app.test_app() as running:
+        client = running.test_client()
+        other = sqlite3.connect(tmp_path / "n.db", isolation_level=None)  # another process
+        other.execute("BEGIN IMMEDIATE")
+        body = json.dumps({"export_key": KEY, "event": "job.updated", "job": 7}).encode()
+        try:
+            started = time.perf_counter()
+            refused = await client.post("/hirehop", data=body)
+            assert refused.status_code == 503
+            assert "storage" in (await refused.get_json())["error"]
+            health = await client.get("/healthz")
+            assert health.status_code == 503 and time.perf_counter() - started < 8
+            assert "storage" in await health.get_json()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+        async def healthy() -> bool:
+            return (await client.get("/healthz")).status_code == 200
+
+        await eventually(healthy, within=30, what="/healthz healthy again")
+        # The first write was not cancelled: it committed once the lock was free.
+        assert (await client.post("/hirehop", data=body)).status_code in (200, 202)
