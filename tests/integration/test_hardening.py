@@ -140,6 +140,21 @@ async def test_a_catastrophic_regex_does_not_freeze_the_server(tmp_path: Path) -
         await service.terminate()
 
 
+async def test_150_invented_event_names_make_no_series_each(tmp_path: Path) -> None:
+    service = await Service(minimal(tmp_path)).start()
+    try:
+        names = [f"invented.{n}.\x1b[2J{'z' * 500}" for n in range(150)]
+        answers = await asyncio.gather(*(
+            service.post({"export_key": EXPORT_KEY, "event": name}) for name in names))
+        assert {a.status_code for a in answers} == {202}
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"{service.url}/metrics", timeout=5)).text
+    finally:
+        await service.terminate()
+    assert "invented" not in text and "\x1b" not in text
+    assert 'notifybot_events_received_total{event="other",outcome="accepted"} 150.0' in text
+
+
 async def test_a_newline_in_an_event_name_cannot_forge_a_log_line(tmp_path: Path) -> None:
     forged = "2026-05-12 13:04:17,000 INFO notifybot.app: FORGED"
     service = await Service(minimal(tmp_path)).start()
