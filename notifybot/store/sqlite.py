@@ -124,26 +124,31 @@ class SQLiteStore:
         return await future
 
     async def _write_events(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
-            try:
-                results = await self._insert_events([row for row, _ in batch])
-            except sqlite3.OperationalError as exc:  # the database itself: every row fails
+        batch: list[_Queued] = []
+        try:
+            while self._queued:
+                batch, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
+                await self._write_batch(batch)
+        except BaseException:  # cancelled: nobody will write the rest
+            waiting, self._queued = batch + self._queued, []
+            for _, future in waiting:
+                future.cancel()  # a no-op for those answered already
+            raise
+
+    async def _write_batch(self, batch: list[_Queued]) -> None:
+        """Resolve every caller of ``batch``; raises only if cancelled."""
+        try:
+            results = await self._insert_events([row for row, _ in batch])
+        except sqlite3.OperationalError as exc:  # the database itself: every row fails
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
                 _fail(batch, exc)
-                continue
-            except Exception as exc:
-                if len(batch) == 1:
-                    _fail(batch, exc)
-                    continue
-                # Something in one row (a value the driver refuses): isolate it.
+            else:  # something in one row (a value the driver refuses): isolate it
                 await self._write_one_by_one(batch)
-                continue
-            except BaseException:  # cancelled: nobody will write the rest
-                batch, self._queued = batch + self._queued, []
-                for _, future in batch:
-                    future.cancel()
-                raise
-            _resolve(batch, results)
+            return
+        _resolve(batch, results)
 
     async def _write_one_by_one(self, batch: list[_Queued]) -> None:
         for row, future in batch:
