@@ -1,35 +1,74 @@
 """From a plain :class:`Message` to what each channel kind sends, escaped and within its limits.
 
 Escaping is done here and only here, per kind, so that payload text can never
-inject markup or mentions:
+inject markup, mentions or links:
 
-* Slack mrkdwn escapes ``& < >`` and nothing else (``html.escape`` would show ``&#x27;``);
+* Slack: the summary is a ``header`` block (``plain_text``); every other text is
+  ``mrkdwn`` with ``verbatim`` set (no automatic links), escaped with ``& < >``
+  (``html.escape`` would show ``&#x27;``), and the markup characters ``* _ ~ ```
+  at a word edge are replaced by look-alikes, so payload text cannot style;
 * Telegram HTML escapes with ``html.escape``;
 * email has a plain text part (unescaped) and an HTML part (escaped); the subject
   is one line of at most 200 characters;
-* the console prints the summary on one line.
+* the console prints the summary on one line, with the values of a few changes.
 
-Text that is too long is cut with a visible ``…``; formatting never fails.
+Every text is first cleaned of control and bidi characters. Text that is too
+long is shortened with a visible ``…``: a summary loses words of a name before
+anything else and never its status; a list of changes ends with "…and N more".
+Formatting never fails.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from .messages import ChangeRow, Fact, Message
+from .messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
 
 ELLIPSIS = "…"
 SLACK_SECTION_LIMIT = 3000
 SLACK_FIELD_LIMIT = 2000
 SLACK_FIELDS_MAX = 10
 SLACK_TEXT_LIMIT = 3000
+SLACK_HEADER_LIMIT = 150
+SLACK_BUTTON_LIMIT = 75
+SLACK_URL_LIMIT = 3000
 TELEGRAM_LIMIT = 4096
 EMAIL_SUBJECT_LIMIT = 200
 SUMMARY_LIMIT = 1000
+CHANGES_SHOWN = 10  # changes listed in a chat message before "…and N more"
+EMAIL_CHANGES_SHOWN = 25
+CHAT_VALUE_LIMIT = 200  # characters of one value in a chat message
+_MIN_NAME = 12  # a shortened name keeps at least this many characters, if it can
 
 Payload = dict[str, Any]
+
+# Terminal escape sequences (CSI, OSC, other ESC sequences) and single control or
+# bidi-override characters: a payload must not recolour a terminal, ring its bell
+# or reverse the text a person reads.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                      r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]?")
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_SPACES = frozenset("\t\n\r\x0b\x0c\x85\u2028\u2029")
+_ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
+_SLACK_LOOKALIKES = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
+
+
+def clean_text(text: str) -> str:
+    """``text`` without terminal escapes, control characters or bidi controls.
+
+    Line breaks and tabs are kept (as they are) for the callers that fold lines.
+    """
+    text = _ESCAPES.sub("", text)
+    return "".join(ch for ch in text if ch in _SPACES or not _unsafe(ch))
+
+
+def _unsafe(ch: str) -> bool:
+    return ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Co")
 
 
 def truncate(text: str, limit: int) -> str:
@@ -37,9 +76,67 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
 
 
+def cut_words(text: str, limit: int, keep: int = 0) -> str:
+    """At most ``limit`` characters, cut at a word boundary (not before ``keep``) with ``…``."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return ELLIPSIS[:limit]
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= max(keep, (limit - 1) // 2):
+        cut = cut[:space]
+    return cut.rstrip(" ,;:·(–-") + ELLIPSIS
+
+
 def one_line(text: str) -> str:
     """Newlines and other line breaks folded to single spaces."""
     return " ".join(text.split())
+
+
+def fold(text: str) -> str:
+    """Like :func:`one_line`, but an edge space stays (one), so that parts can be joined."""
+    inner = " ".join(text.split())
+    if not inner:
+        return " " if text else ""
+    return (" " if text[0].isspace() else "") + inner + (" " if text[-1].isspace() else "")
+
+
+def headline(message: Message, limit: int, *, detailed: bool = False) -> str:
+    """The summary in at most ``limit`` characters, on one line.
+
+    Names are shortened first (at a word boundary), then the end is cut at a word
+    boundary, never before the end of a key part (the status move). ``detailed``
+    uses the changes' values where the message has them (``Qty 4 → 2``).
+    """
+    parts = [Part(fold(clean_text(p.detail if detailed and p.detail else p.text)), p.role)
+             for p in message.parts]
+    texts = _spaced(parts)
+    if sum(map(len, texts)) <= limit:
+        return "".join(texts)
+    names = [i for i, p in enumerate(parts) if p.role == NAME]
+    for floor in (_MIN_NAME, 1):
+        for i in sorted(names, key=lambda i: -len(texts[i])):
+            excess = sum(map(len, texts)) - limit
+            if excess <= 0:
+                break
+            core = texts[i].strip()
+            target = max(floor, len(core) - excess)
+            if target < len(core):
+                texts[i] = texts[i].replace(core, cut_words(core, target), 1)
+        if sum(map(len, texts)) <= limit:
+            return "".join(texts)
+    text = "".join(texts)
+    keys = [i for i, p in enumerate(parts) if p.role in (KEY,)]
+    keep = sum(map(len, texts[: keys[-1] + 1])) if keys else 0
+    return cut_words(text, limit, keep=keep if keep < limit else 0)
+
+
+def _spaced(parts: Sequence[Part]) -> list[str]:
+    texts = [p.text for p in parts]
+    if texts:
+        texts[0], texts[-1] = texts[0].lstrip(), texts[-1].rstrip()
+    return texts
 
 
 def mrkdwn_escape(text: str) -> str:
@@ -47,10 +144,27 @@ def mrkdwn_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_escape(text: str) -> str:
+    """Payload text made inert in Slack mrkdwn: ``& < >`` escaped, markup characters defused.
+
+    Slack has no escape for ``* _ ~ ```; it styles only where such a character is
+    at a word edge, so those (and only those) become look-alikes (``∗ ＿ ∼ ˋ``):
+    ``*bold*`` cannot bold, while ``po_number`` and ``A*B`` stay as they are.
+    """
+    chars = list(text)
+    for i, ch in enumerate(chars):
+        if ch in _SLACK_LOOKALIKES:
+            before = chars[i - 1] if i > 0 else " "
+            after = chars[i + 1] if i + 1 < len(chars) else " "
+            if not (before.isalnum() and after.isalnum()):
+                chars[i] = _SLACK_LOOKALIKES[ch]
+    return mrkdwn_escape("".join(chars))
+
+
 def slack_link(url: str, label: str) -> str:
     """``<url|label>`` with the label escaped and ``|``, ``<``, ``>`` percent-encoded in the URL."""
     safe_url = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
-    return f"<{safe_url}|{mrkdwn_escape(label)}>"
+    return f"<{safe_url}|{slack_escape(label)}>"
 
 
 def change_text(change: ChangeRow) -> str:
@@ -59,36 +173,114 @@ def change_text(change: ChangeRow) -> str:
     return f"{change.field}: {change.after}"
 
 
+def more_text(count: int) -> str:
+    return f"…and {count} more"
+
+
+def clean(message: Message) -> Message:
+    """Every text of ``message`` without control or bidi characters."""
+    def c(text: str) -> str:
+        return clean_text(text)
+    return replace(
+        message,
+        summary=c(message.summary),
+        facts=tuple(Fact(c(f.label), c(f.value)) for f in message.facts),
+        notes=tuple(c(n) for n in message.notes),
+        changes=tuple(ChangeRow(c(r.field), c(r.before), c(r.after)) for r in message.changes),
+        link=c(message.link) if message.link else message.link,
+        link_label=c(message.link_label),
+        headline=tuple(Part(c(p.text), p.role, c(p.detail)) for p in message.headline),
+        actor=c(message.actor),
+        when=c(message.when),
+    )
+
+
+def byline(message: Message) -> str:
+    """Who and when, e.g. ``Sam Taylor · Tue 12 May 2026, 14:04 BST``."""
+    return " · ".join(one_line(t) for t in (message.actor, message.when) if t.strip())
+
+
+# --- console -----------------------------------------------------------------------------
+
+
 def format_console(message: Message) -> Payload:
-    return {"text": truncate(one_line(message.summary), SUMMARY_LIMIT)}
+    """One line: the summary, with the values of the changes when there are few."""
+    return {"text": headline(clean(message), SUMMARY_LIMIT, detailed=True)}
+
+
+# --- Slack -------------------------------------------------------------------------------
 
 
 def format_slack(message: Message) -> Payload:
-    """Block Kit: the summary as a section, facts as fields, changes, the link as context."""
-    summary = truncate(one_line(message.summary), SUMMARY_LIMIT)
-    blocks: list[dict[str, Any]] = [_slack_section(f"*{mrkdwn_escape(summary)}*")]
+    """Block Kit: a header, facts as fields, notes, what changed, who and when, a button."""
+    message = clean(message)
+    blocks: list[dict[str, Any]] = [_slack_header(message)]
     if message.facts:
         fields = [_slack_field(fact) for fact in message.facts[:SLACK_FIELDS_MAX]]
         blocks.append({"type": "section", "fields": fields})
-    lines = [mrkdwn_escape(note) for note in message.notes]
-    lines += [f"• {mrkdwn_escape(change_text(c))}" for c in message.changes]
-    if lines:
-        blocks.append(_slack_section("\n".join(lines)))
-    if message.link:
-        link = slack_link(message.link, truncate(one_line(message.link_label or message.link), 200))
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
-    return {"text": cut_escaped(mrkdwn_escape(summary), SLACK_TEXT_LIMIT), "blocks": blocks}
+    if message.notes:
+        notes = "\n".join(slack_escape(one_line(note)) for note in message.notes)
+        blocks.append(_slack_section(notes))
+    if message.changes:
+        blocks.append(_slack_section(_slack_changes(message.changes)))
+    who = byline(message)
+    if who:
+        blocks.append({"type": "context", "elements": [
+            _mrkdwn(cut_escaped(slack_escape(who), 300))]})
+    if message.link and len(message.link) <= SLACK_URL_LIMIT:
+        label = truncate(one_line(message.link_label or "Open in HireHop"), SLACK_BUTTON_LIMIT)
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "action_id": "open_in_hirehop",
+            "text": {"type": "plain_text", "text": label, "emoji": False},
+            "url": message.link}]})
+    text = cut_escaped(slack_escape(headline(message, SUMMARY_LIMIT)), SLACK_TEXT_LIMIT)
+    return {"text": text, "blocks": blocks}
+
+
+def _slack_header(message: Message) -> dict[str, Any]:
+    # plain_text cannot style, mention or link, and Slack shows it as sent (it
+    # escapes it itself), so it is not entity-escaped; "<" and ">" become look-alikes
+    # all the same, so that no "<!channel>" is ever in the payload.
+    text = headline(message, SLACK_HEADER_LIMIT).translate(_ANGLES) or "HireHop"
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": False}}
+
+
+def _slack_changes(changes: Sequence[ChangeRow]) -> str:
+    heading = "*What changed*"
+    lines: list[str] = []
+    budget = SLACK_SECTION_LIMIT - len(heading) - 40  # room for "…and N more"
+    for row in changes[:CHANGES_SHOWN]:
+        line = "• " + _slack_change(row)
+        if len(line) + 1 > budget:
+            break
+        lines.append(line)
+        budget -= len(line) + 1
+    more = len(changes) - len(lines)
+    if more:
+        lines.append(more_text(more))
+    return "\n".join([heading, *lines])
+
+
+def _slack_change(row: ChangeRow) -> str:
+    field = f"*{slack_escape(truncate(row.field, 100))}*"
+    after = slack_escape(truncate(row.after, CHAT_VALUE_LIMIT))
+    if row.before:
+        return f"{field}: {slack_escape(truncate(row.before, CHAT_VALUE_LIMIT))} → {after}"
+    return f"{field}: {after}"
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text or " ", "verbatim": True}
 
 
 def _slack_section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn",
-                                        "text": cut_escaped(text, SLACK_SECTION_LIMIT)}}
+    return {"type": "section", "text": _mrkdwn(cut_escaped(text, SLACK_SECTION_LIMIT))}
 
 
 def _slack_field(fact: Fact) -> dict[str, Any]:
-    label = cut_escaped(mrkdwn_escape(one_line(fact.label)), 100)
-    value = cut_escaped(mrkdwn_escape(fact.value), SLACK_FIELD_LIMIT - len(label) - 3)
-    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
+    label = cut_escaped(slack_escape(one_line(fact.label)), 100)
+    value = cut_escaped(slack_escape(one_line(fact.value)), SLACK_FIELD_LIMIT - len(label) - 3)
+    return _mrkdwn(f"*{label}*\n{value}")
 
 
 def cut_escaped(text: str, limit: int) -> str:
@@ -102,54 +294,113 @@ def cut_escaped(text: str, limit: int) -> str:
     return cut + ELLIPSIS
 
 
+# --- Telegram ----------------------------------------------------------------------------
+
+
 def format_telegram(message: Message) -> Payload:
-    """HTML: the summary in bold, details below, then a link; ≤ 4096 visible characters."""
-    budget = _Budget(TELEGRAM_LIMIT)
-    parts = [budget.take(one_line(message.summary), lambda s: f"<b>{html.escape(s)}</b>")]
-    details = [f"{fact.label}: {fact.value}" for fact in message.facts] + list(message.notes)
-    details += [change_text(change) for change in message.changes]
-    if details:
-        parts.append(budget.take("\n", lambda s: s))
-    for line in details:
-        parts.append(budget.take("\n" + line, html.escape))
+    """HTML: the summary in bold, bold labels, "What changed", who and when, a link.
+
+    At most 4096 visible characters: the changes get their share of the room
+    first, and end with "…and N more" when not all fit.
+    """
+    message = clean(message)
+    head = _Line(headline(message, SUMMARY_LIMIT), "<b>", "</b>")
+    tail = []
+    who = byline(message)
+    if who:
+        tail.append(_Line(who, "<i>", "</i>"))
     if message.link:
-        label = message.link_label or message.link
         url = html.escape(message.link, quote=True)
-        parts.append(budget.take("\n\n", lambda s: s))
-        parts.append(budget.take(label, lambda s: f'<a href="{url}">{html.escape(s)}</a>'))
-    return {"text": "".join(parts), "parse_mode": "HTML"}
+        tail.append(_Line(truncate(one_line(message.link_label or message.link), 200),
+                          f'<a href="{url}">', "</a>"))
+    details = [_Line(f"{truncate(f.label, 100)}: {one_line(f.value)}", "", "",
+                     bold=len(truncate(f.label, 100)) + 1) for f in message.facts]
+    details += [_Line(one_line(note)) for note in message.notes]
+    changes = [_Line("• " + change_text(_short(row)), "", "", bold=len(_short(row).field) + 2,
+                     skip=2) for row in message.changes]
+    # Room left once the summary, who/when, the link and the blank lines are counted.
+    room = TELEGRAM_LIMIT - len(head.plain) - sum(len(t.plain) + 1 for t in tail) - 8
+    wanted = sum(len(c.plain) + 1 for c in changes[:CHANGES_SHOWN]) + len("What changed") + 30
+    change_room = min(wanted, max(room - sum(len(d.plain) + 1 for d in details), room // 2))
+    shown, more = _fit(changes[:CHANGES_SHOWN], change_room - len("What changed") - 30)
+    more += len(changes) - min(len(changes), CHANGES_SHOWN)
+    change_lines = ([_Line("What changed", "<b>", "</b>")] + shown
+                    + ([_Line(more_text(more))] if more else [])) if changes else []
+    used = sum(len(c.plain) + 1 for c in change_lines)
+    detail_lines, _ = _fit(details, room - used, cut_last=True)
+    sections = [[head], detail_lines, change_lines, tail]
+    return {"text": "\n\n".join("\n".join(line.html() for line in section)
+                                 for section in sections if section), "parse_mode": "HTML"}
 
 
-class _Budget:
-    """Counts visible characters (what Telegram counts after parsing) and cuts at the limit."""
+class _Line:
+    """One line of a Telegram message: its visible text and how it is marked up."""
 
-    def __init__(self, limit: int) -> None:
-        self.left = limit
+    def __init__(self, plain: str, start: str = "", end: str = "", *, bold: int = 0,
+                 skip: int = 0) -> None:
+        self.plain, self.start, self.end = plain, start, end
+        self.bold, self.skip = bold, skip  # plain[skip:bold] is a bold label
 
-    def take(self, text: str, render: Callable[[str], str]) -> str:
-        if self.left <= 0 or not text:
-            return ""
-        if len(text) > self.left:
-            text = truncate(text, self.left)
-        self.left -= len(text)
-        return render(text)
+    def cut(self, limit: int) -> _Line:
+        return _Line(truncate(self.plain, limit), self.start, self.end,
+                     bold=min(self.bold, max(limit - 1, 0)), skip=self.skip)
+
+    def html(self) -> str:
+        e = _h
+        text = self.plain
+        if self.bold > self.skip:
+            text_html = (e(text[: self.skip]) + "<b>" + e(text[self.skip: self.bold]) + "</b>"
+                         + e(text[self.bold:]))
+        else:
+            text_html = e(text)
+        return f"{self.start}{text_html}{self.end}"
+
+
+def _fit(lines: Sequence[_Line], room: int, *, cut_last: bool = False) -> tuple[list[_Line], int]:
+    """As many lines as fit in ``room`` visible characters, and how many were left out."""
+    kept: list[_Line] = []
+    for line in lines:
+        need = len(line.plain) + 1
+        if need > room:
+            if cut_last and room > 20:
+                kept.append(line.cut(room - 1))
+            break
+        kept.append(line)
+        room -= need
+    return kept, len(lines) - len(kept)
+
+
+def _short(row: ChangeRow) -> ChangeRow:
+    return ChangeRow(truncate(row.field, 100), truncate(row.before, CHAT_VALUE_LIMIT),
+                     truncate(row.after, CHAT_VALUE_LIMIT))
+
+
+def _h(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+# --- email -------------------------------------------------------------------------------
 
 
 def format_email(message: Message) -> Payload:
     """A one-line subject, a plain text part, and an HTML part with the changes as a table."""
-    subject = truncate(one_line(message.summary), EMAIL_SUBJECT_LIMIT)
+    message = clean(message)
+    subject = headline(message, EMAIL_SUBJECT_LIMIT)
     return {"subject": subject, "text": _email_text(message), "html": _email_html(message)}
 
 
 def _email_text(message: Message) -> str:
-    lines = [message.summary, ""]
-    lines += [f"{fact.label}: {fact.value}" for fact in message.facts]
-    lines += list(message.notes)
-    if message.changes:
-        lines += ["", "What changed:"] + [f"  {change_text(c)}" for c in message.changes]
+    sections = [[message.summary]]
+    sections.append([f"{fact.label}: {fact.value}" for fact in message.facts] + list(message.notes))
+    shown = message.changes[:EMAIL_CHANGES_SHOWN]
+    more = len(message.changes) - len(shown)
+    sections.append((["What changed:"] + [f"  {change_text(c)}" for c in shown]
+                     + ([f"  {more_text(more)}"] if more else [])) if shown else [])
+    sections.append(([f"By: {message.actor}"] if message.actor else [])
+                    + ([f"When: {message.when}"] if message.when else []))
     if message.link:
-        lines += ["", f"{message.link_label or 'Link'}: {message.link}"]
-    return "\n".join(lines).rstrip() + "\n"
+        sections.append([f"{message.link_label or 'Link'}: {message.link}"])
+    return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 
 def _email_html(message: Message) -> str:
@@ -160,15 +411,22 @@ def _email_html(message: Message) -> str:
                        for f in message.facts)
         out.append(f"<table>{rows}</table>")
     out += [f"<p>{e(note)}</p>" for note in message.notes]
-    if message.changes:
+    shown = message.changes[:EMAIL_CHANGES_SHOWN]
+    if shown:
         rows = "".join(
             f"<tr><td>{e(c.field)}</td><td>{e(c.before)}</td><td>{e(c.after)}</td></tr>"
-            for c in message.changes
+            for c in shown
         )
+        more = len(message.changes) - len(shown)
         out.append(
+            "<p><strong>What changed</strong></p>"
             "<table border='1' cellpadding='4' cellspacing='0'>"
             f"<tr><th>Field</th><th>From</th><th>To</th></tr>{rows}</table>"
+            + (f"<p>{e(more_text(more))}</p>" if more else "")
         )
+    who = byline(message)
+    if who:
+        out.append(f"<p><small>{e(who)}</small></p>")
     if message.link:
         out.append(f"<p><a href=\"{e(message.link)}\">{e(message.link_label or message.link)}</a></p>")
     return "<html><body>" + "".join(out) + "</body></html>"
@@ -180,3 +438,5 @@ FORMATTERS: dict[str, Callable[[Message], Payload]] = {
     "telegram": format_telegram,
     "email": format_email,
 }
+
+__all__ = ["CHANGED", "FORMATTERS", "clean_text", "headline", "one_line", "truncate"]

@@ -1,26 +1,32 @@
 """Jinja2 templates turn an event into a plain-text :class:`~notifybot.messages.Message`.
 
 A template is ``message_templates/<event name>.j2`` (or the subscription's
-``template``), falling back to ``default.j2``. It fills two blocks:
+``template``); without one, the nearest family template is used
+(``contact.person.updated`` → ``contact.person.j2`` → ``contact.j2``), then
+``default.j2``, which renders any event usefully. A template fills two blocks:
 
-* ``summary``: one line a person can act on;
+* ``summary``: one line a person can act on; the filters ``name`` (a part that
+  may be shortened, such as a job name) and ``key`` (a part never cut, such as a
+  status move or an amount) tell the channels how to shorten it;
 * ``details``: lines ``Label: value`` (shown as fields; empty values are dropped)
   and free lines (shown as notes).
 
-What changed (``changes``) and the link to the job are added by the renderer, so
-every template gets them. Templates never produce markup: escaping belongs to
-:mod:`notifybot.formatting`. A user's template folder is searched before the
-shipped one, so overriding one template is one file. Pure apart from reading
-templates through Jinja's loader.
+What changed (``changes``, the status first), who did it, when, and the link to
+the job are added by the renderer, so every template gets them. Payload text is
+cleaned of control and bidi characters before a template sees it, and every
+value is shown in words (never a Python or JSON repr). Templates never produce
+markup: escaping belongs to :mod:`notifybot.formatting`. A user's template folder
+is searched before the shipped one, so overriding one template is one file. Pure
+apart from reading templates through Jinja's loader.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,14 +38,20 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    pass_context,
 )
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ConfigError
 from .events import Event, parse_event
-from .formatting import one_line, truncate
-from .messages import ChangeRow, Fact, Message
-from .statuses import StatusLabels
+from .formatting import clean_text, fold, one_line, truncate
+from .messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
+from .money import Currency, MoneyFormat, to_decimal
+from .statuses import StatusLabels, StatusTable
+from .values import EMPTY, Values, field_label, parse_json_object, readable_date
+
+__all__ = ["SHIPPED_TEMPLATES", "Renderer", "StatusChange", "check_templates", "field_label"]
 
 SHIPPED_TEMPLATES = next(
     (p for p in (Path(__file__).parent / "message_templates",
@@ -48,12 +60,26 @@ SHIPPED_TEMPLATES = next(
 )
 DEFAULT_TEMPLATE = "default"
 VALUE_LIMIT = 300  # characters of one interpolated value
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
-_FIELD_NAMES = {
-    "JOB_NAME": "Job name", "OUT_DATE": "Out", "JOB_DATE": "Starts", "JOB_END": "Ends",
-    "RETURN_DATE": "Returns", "CLIENT_REF": "Client ref", "MANAGER2": "Second manager",
-    "DUE_DATE": "Due", "TAX_POINT": "Tax point", "NET": "Net", "TAX": "Tax",
-}
+NAME_LIMIT = 120  # characters of a name in a summary (channels may shorten it further)
+FACTS_LIMIT = 8  # data fields listed by fields()
+SUMMARY_CHANGES = 3  # changed fields named in a summary before "and N more"
+DETAIL_CHANGES = 3  # at most this many changes are spelled out with values on one line
+DETAIL_VALUE = 32  # ...each value at most this long
+# The summary's parts are marked with private-use characters, which cleaning removes
+# from payload text, so only the name/key filters can produce them.
+_OPEN, _MID, _CLOSE = "\ue000", "\ue001", "\ue002"
+_MARKED = re.compile(f"{_OPEN}(\\w+){_MID}(.*?){_CLOSE}", re.DOTALL)
+_NAME_FIELDS = ("NAME", "FULL_NAME", "CONTACT_NAME", "TITLE", "JOB_NAME", "COMPANY",
+                "COMPANY_NAME", "CLIENT", "DESCRIPTION", "NUMBER", "INVOICE_NUMBER",
+                "REFERENCE", "REF", "CODE", "BARCODE", "EMAIL", "ID", "id")
+_FIRST_FIELDS = ("COMPANY", "CLIENT", "CONTACT", "EMAIL", "TELEPHONE", "PHONE", "MOBILE",
+                 "STATUS", "METHOD", "TOTAL", "AMOUNT")
+_HIDDEN_FIELDS = frozenset({"CURRENCY", "CUSTOM_INDEX", "COLOUR", "KIND", "MULTIPLIER"})
+_ENTITIES = {("contact", "person"): "Contact", ("contact", "company"): "Company"}
+_ASPECTS = frozenset({"status"})  # invoice.status.updated is about the invoice
+_AMOUNT_FIELDS = ("AMOUNT", "TOTAL", "GROSS", "VALUE", "PAID", "DEBIT", "CREDIT")
+_TOTAL_FIELDS = ("TOTAL", "GROSS", "TOTAL_GROSS", "DEBIT", "AMOUNT")
+_CLIENT_FIELDS = ("CLIENT", "COMPANY", "CLIENT_NAME", "COMPANY_NAME", "CUSTOMER")
 
 
 class _Missing(ChainableUndefined):
@@ -77,15 +103,29 @@ class StatusChange:
     before: str
     after: str
 
+    def __str__(self) -> str:
+        return f"{self.before} → {self.after}" if self.before else self.after
+
+
+@dataclass(frozen=True)
+class _Render:
+    """What one render works from: the cleaned event, its values and its changes."""
+
+    event: Event
+    values: Values
+    rows: tuple[ChangeRow, ...]
+    moved: bool  # the event carries a STATUS change
+
 
 class Renderer:
     """Renders events with the shipped templates and, first, the user's own folder."""
 
     def __init__(self, *, labels: StatusLabels, timezone: ZoneInfo, base_url: str,
-                 user_templates: Path | None = None) -> None:
+                 user_templates: Path | None = None, money: MoneyFormat | None = None) -> None:
         self.labels = labels
         self.timezone = timezone
         self.base_url = base_url.rstrip("/")
+        self.money = money or MoneyFormat()
         self.folders = [f for f in (user_templates, SHIPPED_TEMPLATES) if f is not None]
         # The template files, listed once: a file added later is used only after a
         # reload has checked it (see check_templates).
@@ -103,21 +143,31 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(when=self.local_time, label=self._label, field=field_label)
+        self.env.filters.update(when=self.local_time, label=self._label, field=field_label,
+                                money=_money, name=_name, key=_key)
 
     def template_for(self, event_name: str, chosen: str | None = None) -> str:
-        """The template file an event renders with: the chosen one, its own, or the default."""
+        """The template an event renders with: the chosen one, its own, its family's, the default.
+
+        ``contact.person.updated`` uses ``contact.person.updated.j2``, else
+        ``contact.person.j2``, else ``contact.j2``, else ``default.j2``.
+        """
         if chosen:
             return f"{chosen}.j2"
-        own = f"{event_name}.j2"
-        return own if own in self.names else "default.j2"
+        words = event_name.split(".")
+        for size in range(len(words), 0, -1):
+            candidate = ".".join(words[:size]) + ".j2"
+            if candidate in self.names and not candidate.startswith("_"):
+                return candidate
+        return "default.j2"
 
     def render(self, event: Event, template: str | None = None) -> Message:
         """Render one event; a broken template raises ConfigError naming file and line."""
         name = self.template_for(event.name, template)
+        work = self._prepare(event)
         try:
             tmpl = self.env.get_template(name)
-            ctx = tmpl.new_context(self.context(event))
+            ctx = tmpl.new_context(self._context(work))
             # Running the root once registers the whole inheritance chain's blocks (a
             # template that extends default.j2 inherits what it does not override).
             for _ in tmpl.root_render_func(ctx):
@@ -135,29 +185,60 @@ class Renderer:
             raise ConfigError(f"cannot render: {exc}", where=name) from None
         except Exception as exc:  # a template's own arithmetic or filter misuse
             raise ConfigError(f"cannot render: {type(exc).__name__}: {exc}", where=name) from None
+        headline = _headline(summary) or (Part(f"HireHop event {work.event.name}"),)
         facts, notes = _split_details(details)
-        job_url = self.job_url(event.job)
+        job = work.event.job
+        job_url = self.job_url(job)
         return Message(
-            summary=one_line(summary) or f"HireHop event {event.name}",
+            summary="".join(part.text for part in headline),
             facts=facts,
             notes=notes,
-            changes=self.change_rows(event),
+            changes=work.rows,
             link=job_url,
-            link_label=f"Open job {event.job} in HireHop" if job_url else "",
+            link_label=f"Open job {job} in HireHop" if job_url else "",
+            headline=headline,
+            actor=_actor(work.event),
+            when=self.local_time(work.event.time) if work.event.time else "",
         )
 
     def context(self, event: Event) -> dict[str, Any]:
         """The names a template can use."""
+        return self._context(self._prepare(event))
+
+    def _prepare(self, event: Event) -> _Render:
+        clean = parse_event(_deep_clean(event.payload))
+        values = Values(self.money, _currency(clean))
+        rows = self._rows(clean, values)
+        return _Render(clean, values, rows, clean.change("STATUS") is not None)
+
+    def _context(self, work: _Render) -> dict[str, Any]:
+        event, values = work.event, work.values
+        entity, action = describe(event.name)
+        name, name_fields = _best_name(event.data, values)
+        others = tuple(row for row in work.rows if not (work.moved and row is work.rows[0]))
         return {
             "event": event,
             "payload": event.payload,
             "data": event.data,
             "job": event.job,
             "job_url": self.job_url(event.job),
-            "by": event.user_name or event.user_email or "someone",
+            "by": _actor(event),
             "time": self.local_time(event.time),
             "status": self.status_change(event),
-            "changes": self.change_rows(event),
+            "moved": work.moved,
+            "changes": work.rows,
+            "changed": _changed(work.rows, work.moved),
+            "others": _changed(others, False),
+            "entity": entity,
+            "action": action,
+            "name": name,
+            "amount": _first_amount(event.data, values),
+            "total": _total(event.data, values),
+            "client": _first_text(event.data, _CLIENT_FIELDS, values),
+            "custom_fields": tuple(Fact(label, value) for label, value in
+                                   values.flat(_mapping(event.data.get("CUSTOM_FIELDS")))),
+            "fields": _FieldLister(event, values, name_fields, self.labels),
+            "_values": values,
         }
 
     def job_url(self, job: int | None) -> str | None:
@@ -168,49 +249,317 @@ class Renderer:
         table = self.labels.for_event(event.name)
         change = event.change("STATUS")
         if change is not None:
-            label = table.label if table else _display
+            label = table.label if table else Values().text
             return StatusChange(label(change.before) if change.before is not None else "",
-                                label(change.after))
-        if table and event.data.get("STATUS") is not None:
+                                label(change.after) or EMPTY)
+        if table and event.data.get("STATUS") not in (None, ""):
             return StatusChange("", table.label(event.data["STATUS"]))
         return None
 
     def change_rows(self, event: Event) -> tuple[ChangeRow, ...]:
+        """Every change in words, the status first."""
+        return self._prepare(event).rows
+
+    def _rows(self, event: Event, values: Values) -> tuple[ChangeRow, ...]:
         table = self.labels.for_event(event.name)
-        rows = []
+        status: list[ChangeRow] = []
+        rows: list[ChangeRow] = []
         for change in event.changes:
-            if change.field == "STATUS" and table is not None:
-                before = table.label(change.before) if change.before is not None else ""
-                row = ChangeRow("Status", before, table.label(change.after))
+            if change.field == "STATUS":
+                label = table.label if table else values.text
+                before = "" if change.before is None else (label(change.before) or EMPTY)
+                status.append(ChangeRow("Status", before, label(change.after) or EMPTY))
+            elif change.field.upper() == "CUSTOM_FIELDS":
+                rows.extend(_custom_rows(change.before, change.after, values))
             else:
-                row = ChangeRow(field_label(change.field), self._value(change.before),
-                                self._value(change.after))
-            # Folded like template values: payload text cannot add lines of its own.
-            rows.append(ChangeRow(*(truncate(one_line(part), VALUE_LIMIT)
-                                    for part in (row.field, row.before, row.after))))
-        return tuple(rows)
+                before = "" if change.before is None else values.shown(change.before, change.field)
+                after = values.shown(change.after, change.field)
+                if before != after:
+                    rows.append(ChangeRow(field_label(change.field), before, after))
+        # Folded like template values: payload text cannot add lines of its own.
+        return tuple(ChangeRow(*(truncate(one_line(part), VALUE_LIMIT)
+                                 for part in (row.field, row.before, row.after)))
+                     for row in status + rows)
 
     def local_time(self, value: object) -> str:
         """A UTC datetime in the configured zone; HireHop's local date strings made readable."""
         if isinstance(value, datetime):
             return value.astimezone(self.timezone).strftime("%a %d %b %Y, %H:%M %Z")
-        text = _display(value)
-        if _LOCAL_TIME.match(text):
-            try:
-                parsed = datetime.fromisoformat(text.replace(" ", "T"))
-            except ValueError:  # "0000-00-00 00:00:00", "2026-02-30": shown as sent
-                return text
-            if len(text) == 10:  # a date alone, such as an invoice's DUE_DATE
-                return parsed.strftime("%a %d %b %Y")
-            return parsed.strftime("%a %d %b %Y, %H:%M")
-        return text
+        if value is None or isinstance(value, ChainableUndefined):
+            return ""
+        text = Values().text(value)
+        date = readable_date(text)
+        return text if date is None else date
 
     def _label(self, value: object, entity: str = "job") -> str:
         table = self.labels.invoice if entity == "invoice" else self.labels.job
         return table.label(value)
 
-    def _value(self, value: object) -> str:
-        return self.local_time(value) if isinstance(value, str) else _display(value)
+
+def describe(event_name: str) -> tuple[str, str]:
+    """The entity and the action an event name speaks of.
+
+    ``contact.person.updated`` → ("Contact", "updated"), ``payment.created`` →
+    ("Payment", "created"), ``stock.item.updated`` → ("Stock item", "updated").
+    """
+    words = [w for w in event_name.split(".") if w]
+    if len(words) < 2:
+        return ("HireHop event", "received") if not words or words == ["unknown"] else (
+            _words(words[0]).capitalize(), "received")
+    subject, action = words[:-1], _words(words[-1])
+    if len(subject) > 1 and subject[-1].lower() in _ASPECTS:
+        subject = subject[:-1]
+    known = _ENTITIES.get((subject[0].lower(), subject[1].lower())) if len(subject) > 1 else None
+    entity = known or " ".join(_words(w) for w in subject[:2]).capitalize()
+    return entity, action if action.endswith("ed") else f"{action} event"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("_", " ").replace("-", " ").split()).lower()
+
+
+def _actor(event: Event) -> str:
+    """Who did it: the user's name, else their email, else HireHop itself."""
+    return one_line(event.user_name) or one_line(event.user_email) or "HireHop"
+
+
+def _currency(event: Event) -> Currency | None:
+    return (Currency.from_payload(event.data.get("CURRENCY"))
+            or Currency.from_payload(event.payload.get("CURRENCY")))
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        parsed = parse_json_object(value)
+        return parsed if isinstance(parsed, Mapping) else {}
+    return {}
+
+
+def _best_name(data: Mapping[str, Any], values: Values) -> tuple[str, tuple[str, ...]]:
+    """The name to call the thing by, and the fields it came from (NAME ... ID last)."""
+    first, last = (values.text(data.get(k)) for k in ("FIRST_NAME", "LAST_NAME"))
+    for field in _NAME_FIELDS:
+        if field in ("TITLE",) and (first or last):
+            return f"{first} {last}".strip(), ("FIRST_NAME", "LAST_NAME")
+        value = data.get(field)
+        if isinstance(value, Mapping | list):
+            continue
+        text = values.text(value)
+        if text:
+            return text, (field,)
+    if first or last:
+        return f"{first} {last}".strip(), ("FIRST_NAME", "LAST_NAME")
+    return "", ()
+
+
+def _first_text(data: Mapping[str, Any], fields: Iterable[str], values: Values) -> str:
+    for field in fields:
+        value = data.get(field)
+        if not isinstance(value, Mapping | list):
+            text = values.text(value)
+            if text:
+                return text
+    return ""
+
+
+def _first_amount(data: Mapping[str, Any], values: Values) -> str:
+    for field in _AMOUNT_FIELDS:
+        if to_decimal(data.get(field)) is not None:
+            return values.amount(data[field])
+    return ""
+
+
+def _total(data: Mapping[str, Any], values: Values) -> str:
+    """An invoice's total: TOTAL (or GROSS...), else NET + TAX."""
+    for field in _TOTAL_FIELDS:
+        if to_decimal(data.get(field)) is not None:
+            return values.amount(data[field])
+    net, tax = to_decimal(data.get("NET")), to_decimal(data.get("TAX", data.get("VAT")))
+    if net is not None and tax is not None:
+        return values.amount(net + tax)
+    return ""
+
+
+class _FieldLister:
+    """``fields()`` in a template: the main scalar data fields as facts, capped.
+
+    Leaves out what the message already says (the name, what changed, the job
+    link), ids and codes, and empty values; custom fields are listed by their
+    labels. ``fields("AMOUNT", "METHOD")`` leaves those out too.
+    """
+
+    def __init__(self, event: Event, values: Values, name_fields: tuple[str, ...],
+                 labels: StatusLabels) -> None:
+        self.event, self.values, self.name_fields = event, values, name_fields
+        self.table: StatusTable | None = labels.for_event(event.name)
+
+    def __call__(self, *skip: str, limit: int = FACTS_LIMIT) -> list[Fact]:
+        data = self.event.data
+        leave_out = {f.upper() for f in (*skip, *self.name_fields)}
+        leave_out |= {c.field.upper() for c in self.event.changes}
+        order = [f for f in _FIRST_FIELDS if f in data] + [f for f in data if f not in _FIRST_FIELDS]
+        facts: list[Fact] = []
+        for field in order:
+            if len(facts) >= limit:
+                break
+            if field.upper() in leave_out or not self._shown(field):
+                continue
+            value = data[field]
+            if field.upper() == "CUSTOM_FIELDS":
+                facts += [Fact(label, text) for label, text in self.values.flat(_mapping(value))]
+            elif field.upper() == "STATUS" and self.table is not None:
+                facts.append(Fact("Status", self.table.label(value)))
+            elif not isinstance(value, Mapping) and not _has_mappings(value):
+                text = self.values.text(value, field)
+                if text:
+                    facts.append(Fact(field_label(field), text))
+        return facts[:limit]
+
+    def _shown(self, field: str) -> bool:
+        upper = field.upper()
+        words = set(re.split(r"[^A-Z0-9]+", upper))
+        if field.startswith("_") or upper in _HIDDEN_FIELDS or "ID" in words:
+            return False
+        if upper == "MONEY" and self.event.name.startswith("job."):
+            return False  # HireHop's MONEY is empty or 0 for most jobs (reference §4.1)
+        # The job number is in the link and the summary.
+        return not (upper in ("NUMBER", "JOB", "MAIN_ID") and self.event.name.startswith("job."))
+
+
+def _has_mappings(value: object) -> bool:
+    return isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value)
+
+
+def _custom_rows(before: object, after: object, values: Values) -> list[ChangeRow]:
+    """A CUSTOM_FIELDS change as one row per custom field that differs."""
+    old = dict(values.flat(_mapping(before)))
+    new = dict(values.flat(_mapping(after)))
+    rows = []
+    for label in [*new, *(k for k in old if k not in new)]:
+        if old.get(label) != new.get(label):
+            rows.append(ChangeRow(label, old.get(label) or EMPTY, new.get(label) or EMPTY))
+    return rows
+
+
+def _changed(rows: tuple[ChangeRow, ...], moved: bool) -> str:
+    """The summary's "what changed": the status move (never cut), then a few field names."""
+    if not rows:
+        return ""
+    out = ""
+    rest = rows
+    if moved:
+        out = _mark(KEY, f"Status {StatusChange(rows[0].before, rows[0].after)}")
+        rest = rows[1:]
+    if rest:
+        names = ", ".join(row.field for row in rest[:SUMMARY_CHANGES])
+        more = len(rest) - SUMMARY_CHANGES
+        text = names + (f" and {more} more" if more > 0 else "")
+        detail = ""
+        if len(rows) <= DETAIL_CHANGES and all(
+                len(row.before) <= DETAIL_VALUE and len(row.after) <= DETAIL_VALUE for row in rest):
+            detail = ", ".join(_change_words(row) for row in rest)
+        sep = ", " if out else ""
+        out += _mark(CHANGED, sep + text, (sep + detail) if detail else "")
+    return out
+
+
+def _change_words(row: ChangeRow) -> str:
+    return f"{row.field} {row.before} → {row.after}" if row.before else f"{row.field} {row.after}"
+
+
+class _Marked(str):
+    """Summary text already cleaned and marked by the name/key filters: kept as it is."""
+
+
+def _mark(role: str, text: str, detail: str = "") -> _Marked:
+    if not text:
+        return _Marked("")
+    detail_part = f"{_MID}{detail}" if detail else ""
+    return _Marked(f"{_OPEN}{role}{_MID}{text}{detail_part}{_CLOSE}")
+
+
+def _plain(value: object, ctx: Context | None = None) -> str:
+    """Any template value as one clean line of words, cut at VALUE_LIMIT."""
+    if isinstance(value, ChainableUndefined) or value is None:
+        return ""
+    values = ctx.get("_values") if ctx is not None else None
+    text = (values if isinstance(values, Values) else Values()).text(value)
+    return truncate(one_line(text), VALUE_LIMIT)
+
+
+@pass_context
+def _name(ctx: Context, value: object) -> _Marked:
+    """A summary part that may be shortened to fit a channel (a job or contact name)."""
+    return _mark(NAME, truncate(_plain(value, ctx), NAME_LIMIT))
+
+
+@pass_context
+def _key(ctx: Context, value: object) -> _Marked:
+    """A summary part that is never cut (a status move, an amount)."""
+    return _mark(KEY, _plain(value, ctx))
+
+
+@pass_context
+def _money(ctx: Context, value: object) -> str:
+    """An amount in the event's currency (else ``[hirehop] currency``), grouped."""
+    if isinstance(value, ChainableUndefined) or value is None or value == "":
+        return ""
+    values = ctx.get("_values")
+    return (values if isinstance(values, Values) else Values()).amount(value)
+
+
+@pass_context
+def _finalize(ctx: Context, value: object) -> object:
+    # Every interpolated value is folded to one line, so payload text cannot add
+    # lines (fake "Label: value" facts) to a template's output, and cut short, so one
+    # 5,000-character name cannot push the rest of a summary out of sight. Marked
+    # text (the name/key filters, macros built from them) is already clean.
+    if isinstance(value, str) and _OPEN in value:
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return value
+    return _plain(value, ctx)
+
+
+def _headline(text: str) -> tuple[Part, ...]:
+    """The summary block as parts: plain text between the marks, marked parts with roles."""
+    parts: list[Part] = []
+    pos = 0
+    for match in _MARKED.finditer(text):
+        if match.start() > pos:
+            parts.append(Part(text[pos:match.start()]))
+        body, _, detail = match.group(2).partition(_MID)
+        parts.append(Part(body, match.group(1), detail))
+        pos = match.end()
+    parts.append(Part(text[pos:]))
+    # One line, single spaces, across the parts: fold each, then trim the ends.
+    folded = [Part(_fold(p.text), p.role, _fold(p.detail)) for p in parts]
+    folded = [p for p in folded if p.text]
+    if folded:
+        folded[0] = Part(folded[0].text.lstrip(), folded[0].role, folded[0].detail)
+        folded[-1] = Part(folded[-1].text.rstrip(), folded[-1].role, folded[-1].detail.rstrip())
+    return tuple(p for p in folded if p.text)
+
+
+def _fold(text: str) -> str:
+    """Line breaks and runs of spaces as one space, keeping a single edge space."""
+    return fold(text.translate(_NO_MARKS))
+
+
+def _deep_clean(value: Any) -> Any:
+    """The payload with control, bidi and mark characters removed from every string."""
+    if isinstance(value, str):
+        return clean_text(value).translate(_NO_MARKS)
+    if isinstance(value, Mapping):
+        return {_deep_clean(str(k)): _deep_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep_clean(v) for v in value]
+    return value
+
+
+_NO_MARKS = {ord(c): None for c in (_OPEN, _MID, _CLOSE)}
 
 
 def _block(ctx: Any, name: str) -> str:
@@ -218,43 +567,16 @@ def _block(ctx: Any, name: str) -> str:
     return "".join(chain[0](ctx)) if chain else ""
 
 
-def field_label(name: object) -> str:
-    """``JOB_END`` → ``Ends``; other HireHop field names in sentence case."""
-    text = str(name)
-    return _FIELD_NAMES.get(text, text.replace("_", " ").strip().capitalize() or text)
-
-
-def _display(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Mapping | list):
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _finalize(value: object) -> object:
-    # Every interpolated value is folded to one line, so payload text cannot add
-    # lines (fake "Label: value" facts) to a template's output, and cut short, so one
-    # 5,000-character name cannot push the rest of a summary out of sight.
-    if isinstance(value, ChainableUndefined) or value is None:
-        return ""
-    if isinstance(value, int | float):
-        return value
-    return truncate(one_line(_display(value)), VALUE_LIMIT)
-
-
 def _split_details(text: str) -> tuple[tuple[Fact, ...], tuple[str, ...]]:
     facts: list[Fact] = []
     notes: list[str] = []
     for raw in text.splitlines():
-        line = raw.strip()
+        line = _fold(raw).strip()
         if not line:
             continue
         label, sep, value = line.partition(": ")
         if sep and label and len(label) <= 40:
-            if value.strip():
+            if value.strip() and value.strip() != EMPTY:
                 facts.append(Fact(label.strip(), value.strip()))
         elif line.endswith(":") and len(line) <= 41:
             continue  # "Label:" with an empty value

@@ -6,11 +6,17 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from ..formatting import clean_text, one_line
 from .base import Receipt, seconds
 
 
 class ConsoleSender:
-    """Writes ``[channel] summary`` to standard output (or the given stream)."""
+    """Writes ``[channel] summary`` to standard output (or the given stream).
+
+    Whatever the payload holds, one line is printed, without terminal escape
+    sequences, control characters or bidi overrides: a webhook cannot recolour the
+    operator's terminal, ring its bell, retitle it, or reverse the text.
+    """
 
     kind = "console"
 
@@ -28,7 +34,8 @@ class ConsoleSender:
 
     async def send(self, payload: Mapping[str, Any]) -> Receipt:
         stream = self._stream or sys.stdout
-        print(f"[{self.name}] {payload['text']}", file=stream, flush=True)
+        text = one_line(clean_text(str(payload.get("text", ""))))
+        print(f"[{self.name}] {text}", file=stream, flush=True)
         return Receipt("printed")
 
 

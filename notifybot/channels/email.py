@@ -126,6 +126,8 @@ def compose(payload: Mapping[str, Any], sender: str, recipients: Sequence[str]) 
     message["Date"] = format_datetime(datetime.now(UTC))
     # An explicit domain also spares make_msgid a blocking socket.getfqdn() call.
     message["Message-ID"] = make_msgid(domain=address_of(sender).rpartition("@")[2])
+    # RFC 3834: machine-generated, so auto-responders (out-of-office) do not answer it.
+    message["Auto-Submitted"] = "auto-generated"
     message.set_content(str(payload["text"]))
     message.add_alternative(str(payload["html"]), subtype="html")
     return message
