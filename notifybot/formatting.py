@@ -115,21 +115,28 @@ def headline(message: Message, limit: int, *, detailed: bool = False) -> str:
     if sum(map(len, texts)) <= limit:
         return "".join(texts)
     names = [i for i, p in enumerate(parts) if p.role == NAME]
+    keys = [i for i, p in enumerate(parts) if p.role == KEY]
+    _shrink(texts, names, limit, floor=_MIN_NAME)
     for floor in (_MIN_NAME, 1):
-        for i in sorted(names, key=lambda i: -len(texts[i])):
-            excess = sum(map(len, texts)) - limit
-            if excess <= 0:
-                break
-            core = texts[i].strip()
-            target = max(floor, len(core) - excess)
-            if target < len(core):
-                texts[i] = texts[i].replace(core, cut_words(core, target), 1)
-        if sum(map(len, texts)) <= limit:
-            return "".join(texts)
-    text = "".join(texts)
-    keys = [i for i, p in enumerate(parts) if p.role in (KEY,)]
-    keep = sum(map(len, texts[: keys[-1] + 1])) if keys else 0
-    return cut_words(text, limit, keep=keep if keep < limit else 0)
+        _shrink(texts, names, limit, floor=floor)
+        # What follows the last key part (who did it...) may lose words before a
+        # name is shortened to nothing; the key part itself is never cut.
+        keep = sum(map(len, texts[: keys[-1] + 1])) if keys else 0
+        if keep < limit:
+            return cut_words("".join(texts), limit, keep=keep)
+    return cut_words("".join(texts), limit)
+
+
+def _shrink(texts: list[str], names: list[int], limit: int, *, floor: int) -> None:
+    """Shorten the name parts, longest first, to no less than ``floor`` characters."""
+    for i in sorted(names, key=lambda i: -len(texts[i])):
+        excess = sum(map(len, texts)) - limit
+        if excess <= 0:
+            return
+        core = texts[i].strip()
+        target = max(floor, len(core) - excess)
+        if target < len(core):
+            texts[i] = texts[i].replace(core, cut_words(core, target), 1)
 
 
 def _spaced(parts: Sequence[Part]) -> list[str]:
@@ -230,8 +237,7 @@ def format_slack(message: Message) -> Payload:
     if message.link and len(message.link) <= SLACK_URL_LIMIT:
         label = truncate(one_line(message.link_label or "Open in HireHop"), SLACK_BUTTON_LIMIT)
         blocks.append({"type": "actions", "elements": [{
-            "type": "button", "action_id": "open_in_hirehop",
-            "text": {"type": "plain_text", "text": label, "emoji": False},
+            "type": "button", "action_id": "open_in_hirehop", "text": _plain_text(label),
             "url": message.link}]})
     text = cut_escaped(slack_escape(headline(message, SUMMARY_LIMIT)), SLACK_TEXT_LIMIT)
     return {"text": text, "blocks": blocks}
@@ -241,8 +247,11 @@ def _slack_header(message: Message) -> dict[str, Any]:
     # plain_text cannot style, mention or link, and Slack shows it as sent (it
     # escapes it itself), so it is not entity-escaped; "<" and ">" become look-alikes
     # all the same, so that no "<!channel>" is ever in the payload.
-    text = headline(message, SLACK_HEADER_LIMIT).translate(_ANGLES) or "HireHop"
-    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": False}}
+    return {"type": "header", "text": _plain_text(headline(message, SLACK_HEADER_LIMIT))}
+
+
+def _plain_text(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text.translate(_ANGLES) or "HireHop", "emoji": False}
 
 
 def _slack_changes(changes: Sequence[ChangeRow]) -> str:
