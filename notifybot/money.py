@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import (
@@ -138,7 +138,7 @@ def _known(code: str) -> bool:
 
 
 def _quantize(amount: Decimal, digits: int) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-digits))
+    return amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
 def _small_int(value: object) -> int | None:

@@ -187,6 +187,9 @@ class Renderer:
             raise ConfigError(f"cannot render: {type(exc).__name__}: {exc}", where=name) from None
         headline = _headline(summary) or (Part(f"HireHop event {work.event.name}"),)
         facts, notes = _split_details(details)
+        # A field that changed is shown once, as a change (from → to), not again as a fact.
+        changed = {row.field.casefold() for row in work.rows}
+        facts = tuple(fact for fact in facts if fact.label.casefold() not in changed)
         job = work.event.job
         job_url = self.job_url(job)
         return Message(
