@@ -41,7 +41,8 @@ def test_default_invoice_labels_have_no_code_one() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(2, "Booked"), ("2", "Booked"), (2.0, "Booked"), (14, "Unknown status (14)"), ("14", "Unknown status (14)"),
+    [(2, "Booked"), ("2", "Booked"), (2.0, "Booked"), (14, "Unknown status (14)"),
+     ("14", "Unknown status (14)"),
      ("Booked", "Booked"), (None, "")],
 )
 def test_job_label(value: object, expected: str) -> None:
