@@ -327,16 +327,19 @@ def format_telegram(message: Message) -> Payload:
     details += [_Line(one_line(note)) for note in message.notes]
     changes = [_Line("• " + change_text(_short(row)), "", "", bold=len(_short(row).field) + 2,
                      skip=2) for row in message.changes]
-    # Room left once the summary, who/when, the link and the blank lines are counted.
-    room = TELEGRAM_LIMIT - len(head.plain) - sum(len(t.plain) + 1 for t in tail) - 8
-    wanted = sum(len(c.plain) + 1 for c in changes[:CHANGES_SHOWN]) + len("What changed") + 30
-    change_room = min(wanted, max(room - sum(len(d.plain) + 1 for d in details), room // 2))
-    shown, more = _fit(changes[:CHANGES_SHOWN], change_room - len("What changed") - 30)
+    # Room left once the summary and who/when/link are counted. A section after the
+    # first costs a blank line ("\n\n") and a newline between its lines: 1 + Σ(len + 1).
+    room = TELEGRAM_LIMIT - len(head.plain) - (1 + sum(len(t.plain) + 1 for t in tail) if tail else 0)
+    heading = _Line("What changed", "<b>", "</b>")
+    more_room = len(more_text(len(changes))) + 1
+    wanted = 1 + len(heading.plain) + 1 + sum(len(c.plain) + 1 for c in changes[:CHANGES_SHOWN])
+    details_need = 1 + sum(len(d.plain) + 1 for d in details) if details else 0
+    change_room = min(wanted + more_room, max(room - details_need, room // 2)) if changes else 0
+    shown, more = _fit(changes[:CHANGES_SHOWN], change_room - 2 - len(heading.plain) - more_room)
     more += len(changes) - min(len(changes), CHANGES_SHOWN)
-    change_lines = ([_Line("What changed", "<b>", "</b>")] + shown
-                    + ([_Line(more_text(more))] if more else [])) if changes else []
-    used = sum(len(c.plain) + 1 for c in change_lines)
-    detail_lines, _ = _fit(details, room - used, cut_last=True)
+    change_lines = ([heading, *shown] + ([_Line(more_text(more))] if more else [])) if changes else []
+    used = 1 + sum(len(c.plain) + 1 for c in change_lines) if change_lines else 0
+    detail_lines, _ = _fit(details, room - used - 1, cut_last=True)
     sections = [[head], detail_lines, change_lines, tail]
     return {"text": "\n\n".join("\n".join(line.html() for line in section)
                                  for section in sections if section), "parse_mode": "HTML"}
@@ -373,6 +376,7 @@ def _fit(lines: Sequence[_Line], room: int, *, cut_last: bool = False) -> tuple[
         if need > room:
             if cut_last and room > 20:
                 kept.append(line.cut(room - 1))
+                room = 0
             break
         kept.append(line)
         room -= need
