@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -52,8 +51,11 @@ Payload = dict[str, Any]
 # or reverse the text a person reads.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
                       r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]?")
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_SPACES = frozenset("\t\n\r\x0b\x0c\x85\u2028\u2029")
+# C0 and C1 controls (line breaks and tabs kept for callers that fold lines), DEL,
+# bidi controls, lone surrogates and private-use characters.
+_UNSAFE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f"
+                     "\u202a-\u202e\u2066-\u2069\ud800-\udfff\ue000-\uf8ff"
+                     "\U000f0000-\U0010ffff]")
 _ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 _SLACK_LOOKALIKES = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
 
@@ -63,12 +65,9 @@ def clean_text(text: str) -> str:
 
     Line breaks and tabs are kept (as they are) for the callers that fold lines.
     """
-    text = _ESCAPES.sub("", text)
-    return "".join(ch for ch in text if ch in _SPACES or not _unsafe(ch))
-
-
-def _unsafe(ch: str) -> bool:
-    return ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Co")
+    if text.isprintable():  # the usual case: nothing to remove
+        return text
+    return _UNSAFE.sub("", _ESCAPES.sub("", text))
 
 
 def truncate(text: str, limit: int) -> str:

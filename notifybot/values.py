@@ -40,6 +40,7 @@ NOT_MONEY_WORDS = frozenset({"RATE", "PERCENT", "PC", "POINT", "DATE", "ID", "CO
 FLAG_FIELDS = frozenset({"LOCKED", "INTERNAL", "USE_SALES_TAX", "ALLOW_EARLY_RETURNS",
                          "DURATION_LOCKED", "VIRTUAL", "EXPORTED", "ARCHIVED", "DELETED"})
 _ZERO_DATE = re.compile(r"^0000-00-00( 00:00(:00)?)?$")
+_WHOLE_NUMBER = re.compile(r"^-?\d+\.0+$")  # "1.00", as HireHop sends quantities
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 _LIST_ITEMS = 20  # items of a list shown before "and N more"
 
@@ -114,6 +115,8 @@ class Values:
         text = str(value)
         if field.upper() == "CUSTOM_FIELDS" and text.lstrip().startswith("{"):
             return self.text(parse_json_object(text), field="")  # search_list sends it as a string
+        if _WHOLE_NUMBER.match(text.strip()):
+            return text.strip().split(".")[0]
         date = readable_date(text)
         return text if date is None else date
 
