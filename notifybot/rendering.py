@@ -235,8 +235,8 @@ class Renderer:
             "entity": entity,
             "action": action,
             "name": name,
-            "amount": _first_amount(event.data, values),
-            "total": _total(event.data, values),
+            "amount": _Words(_first_amount(event.data, values)),
+            "total": _Words(_total(event.data, values)),
             "client": _first_text(event.data, _CLIENT_FIELDS, values),
             "custom_fields": tuple(Fact(label, value) for label, value in
                                    values.flat(_mapping(event.data.get("CUSTOM_FIELDS")))),
@@ -472,8 +472,12 @@ def _change_words(row: ChangeRow) -> str:
     return f"{row.field} {row.before} → {row.after}" if row.before else f"{row.field} {row.after}"
 
 
-class _Marked(str):
-    """Summary text already cleaned and marked by the name/key filters: kept as it is."""
+class _Words(str):
+    """Text already cleaned and written as words (a filter's output): shown as it is."""
+
+
+class _Marked(_Words):
+    """Summary text marked by the name/key filters (see :func:`_headline`)."""
 
 
 def _mark(role: str, text: str, detail: str = "") -> _Marked:
@@ -510,7 +514,8 @@ def _money(ctx: Context, value: object) -> str:
     if isinstance(value, ChainableUndefined) or value is None or value == "":
         return ""
     values = ctx.get("_values")
-    return (values if isinstance(values, Values) else Values()).amount(value)
+    return _Words(truncate(one_line((values if isinstance(values, Values) else Values())
+                                    .amount(value)), VALUE_LIMIT))
 
 
 @pass_context
@@ -519,7 +524,7 @@ def _finalize(ctx: Context, value: object) -> object:
     # lines (fake "Label: value" facts) to a template's output, and cut short, so one
     # 5,000-character name cannot push the rest of a summary out of sight. Marked
     # text (the name/key filters, macros built from them) is already clean.
-    if isinstance(value, str) and _OPEN in value:
+    if isinstance(value, _Words) or (isinstance(value, str) and _OPEN in value):
         return value
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return value
