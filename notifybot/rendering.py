@@ -209,7 +209,7 @@ class Renderer:
         return self._context(self._prepare(event))
 
     def _prepare(self, event: Event) -> _Render:
-        clean = parse_event(_deep_clean(event.payload))
+        clean = parse_event(_upper_aliases(_deep_clean(event.payload)))
         values = Values(self.money, _currency(clean))
         rows = self._rows(clean, values)
         return _Render(clean, values, rows, clean.change("STATUS") is not None)
@@ -402,7 +402,8 @@ class _FieldLister:
         data = self.event.data
         leave_out = {f.upper() for f in (*skip, *self.name_fields)}
         leave_out |= {c.field.upper() for c in self.event.changes}
-        order = [f for f in _FIRST_FIELDS if f in data] + [f for f in data if f not in _FIRST_FIELDS]
+        order = [f for f in _FIRST_FIELDS if f in data] + [
+            f for f in data if f not in _FIRST_FIELDS and (f == f.upper() or f.upper() not in data)]
         facts: list[Fact] = []
         for field in order:
             if len(facts) >= limit:
@@ -554,6 +555,25 @@ def _headline(text: str) -> tuple[Part, ...]:
 def _fold(text: str) -> str:
     """Line breaks and runs of spaces as one space, keeping a single edge space."""
     return fold(text.translate(_NO_MARKS))
+
+
+def _upper_aliases(payload: dict[str, Any]) -> dict[str, Any]:
+    """``data`` and ``changes`` with an upper-case name for each lower-case key.
+
+    HireHop's fields are upper-case, but some of its objects (billing rows) use
+    ``number``, ``debit``, ``status``: templates and the renderer read one spelling.
+    """
+    out = dict(payload)
+    for part in ("data", "changes"):
+        table = out.get(part)
+        if isinstance(table, Mapping):
+            # data keeps both spellings (templates may use either); a change is listed
+            # once, under its upper-case name.
+            merged = dict(table) if part == "data" else {}
+            for key, value in table.items():
+                merged.setdefault(str(key).upper(), value)
+            out[part] = merged
+    return out
 
 
 def _deep_clean(value: Any) -> Any:

@@ -320,3 +320,14 @@ def test_hostile_text_is_inert_and_clean_everywhere() -> None:
     assert "∗bold∗ ＿it＿ ∼s∼ ˋcodeˋ &lt;!channel&gt;" in out["slack"]["text"]
     assert out["slack"]["blocks"][0]["text"]["text"].startswith(
         "Contact *bold* _it_ ~s~ `code` ‹!channel› ‹@U1›")
+
+
+def test_an_invoice_sent_as_a_billing_row_with_lower_case_keys() -> None:
+    # reference/hirehop.md §4.2: billing rows carry number, status, debit in lower case.
+    body = {"event": "invoice.status.updated", "user_name": "Lisa Green", "job": 5,
+            "data": {"kind": 1, "status": 3, "debit": "1008.00", "number": "OT-INV-1",
+                     "client": "Northern Lights"},
+            "changes": {"status": {"from": 2, "to": 3}}}
+    words = seen(body)
+    assert words["subject"] == "Invoice OT-INV-1: Approved → Paid (by Lisa Green) · £1,008.00 · Northern Lights"
+    assert "What changed\n• Status: Approved → Paid\n\n" in words["telegram"]
