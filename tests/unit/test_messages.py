@@ -329,5 +329,6 @@ def test_an_invoice_sent_as_a_billing_row_with_lower_case_keys() -> None:
                      "client": "Northern Lights"},
             "changes": {"status": {"from": 2, "to": 3}}}
     words = seen(body)
-    assert words["subject"] == "Invoice OT-INV-1: Approved → Paid (by Lisa Green) · £1,008.00 · Northern Lights"
+    assert words["subject"] == (
+        "Invoice OT-INV-1: Approved → Paid (by Lisa Green) · £1,008.00 · Northern Lights")
     assert "What changed\n• Status: Approved → Paid\n\n" in words["telegram"]
