@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
+from .messages import KEY, NAME, ChangeRow, Fact, Message, Part
 
 ELLIPSIS = "…"
 SLACK_SECTION_LIMIT = 3000
@@ -85,6 +85,8 @@ def cut_words(text: str, limit: int, keep: int = 0) -> str:
     space = cut.rfind(" ")
     if space >= max(keep, (limit - 1) // 2):
         cut = cut[:space]
+    elif 0 < keep < limit:  # no word boundary after what must stay: cut right after it
+        cut = cut[:keep]
     return cut.rstrip(" ,;:·(–-") + ELLIPSIS
 
 
@@ -115,7 +117,6 @@ def headline(message: Message, limit: int, *, detailed: bool = False) -> str:
         return "".join(texts)
     names = [i for i, p in enumerate(parts) if p.role == NAME]
     keys = [i for i, p in enumerate(parts) if p.role == KEY]
-    _shrink(texts, names, limit, floor=_MIN_NAME)
     for floor in (_MIN_NAME, 1):
         _shrink(texts, names, limit, floor=floor)
         # What follows the last key part (who did it...) may lose words before a
@@ -450,5 +451,3 @@ FORMATTERS: dict[str, Callable[[Message], Payload]] = {
     "telegram": format_telegram,
     "email": format_email,
 }
-
-__all__ = ["CHANGED", "FORMATTERS", "clean_text", "headline", "one_line", "truncate"]
