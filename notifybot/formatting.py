@@ -21,6 +21,7 @@ Formatting never fails.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -56,6 +57,8 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\
 _UNSAFE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f"
                      "\u202a-\u202e\u2066-\u2069\ud800-\udfff\ue000-\uf8ff"
                      "\U000f0000-\U0010ffff]")
+# ...and, where nothing is folded afterwards (logs), the other line breaks too.
+_SHOWN_UNSAFE = re.compile(f"{_UNSAFE.pattern}|[\x0b-\x0d\x85\u2028\u2029]")
 _ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 _SLACK_LOOKALIKES = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
 
@@ -68,6 +71,20 @@ def clean_text(text: str) -> str:
     if text.isprintable():  # the usual case: nothing to remove
         return text
     return _UNSAFE.sub("", _ESCAPES.sub("", text))
+
+
+def escape_unsafe(text: str, *, as_json: bool = False) -> str:
+    """``text`` with control and bidi characters shown as escapes (``\\x1b``, ``\\u202e``).
+
+    For logs, where what was received should stay visible but must not act on the
+    terminal. Line feeds and tabs are kept. ``as_json`` writes JSON escapes
+    (``\\u001b``), for text that is already a JSON document.
+    """
+    if text.isprintable():
+        return text
+    if as_json:
+        return _SHOWN_UNSAFE.sub(lambda m: json.dumps(m.group())[1:-1], text)
+    return _SHOWN_UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def truncate(text: str, limit: int) -> str:

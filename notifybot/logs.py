@@ -12,6 +12,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from .formatting import escape_unsafe
+
 FIELDS = ("event_id", "event", "channel", "delivery_id", "attempt", "reason")
 
 
@@ -24,7 +26,9 @@ class TextFormatter(logging.Formatter):
         extras = " ".join(f"{name}={getattr(record, name)!r}" if name == "reason"
                           else f"{name}={getattr(record, name)}"
                           for name in FIELDS if hasattr(record, name))
-        return f"{line} {extras}" if extras else line
+        # What a webhook sent (an event name, a reason) is shown escaped: it cannot
+        # recolour, retitle or reverse the operator's terminal.
+        return escape_unsafe(f"{line} {extras}" if extras else line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +42,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return escape_unsafe(json.dumps(entry, ensure_ascii=False, default=str), as_json=True)
 
 
 def setup(log_format: str = "text", level: str = "INFO") -> None:
