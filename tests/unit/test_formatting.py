@@ -19,6 +19,8 @@ from notifybot.formatting import (
     SLACK_SECTION_LIMIT,
     SLACK_TEXT_LIMIT,
     TELEGRAM_LIMIT,
+    clean_text,
+    escape_unsafe,
     format_console,
     format_email,
     format_slack,
@@ -435,3 +437,59 @@ def test_console_prints_the_summary_on_one_line() -> None:
 def test_console_cuts_a_huge_summary() -> None:
     text = format_console(long_message())["text"]
     assert len(text) <= 1000 and text.endswith(ELLIPSIS)
+
+
+# --- control and bidi characters ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("\x1b[31mred\x1b[0m", "red"), ("a\x1b]0;title\x07b", "ab"), ("a\x1b]8;;http://x\x1b\\b", "ab"),
+     ("bell\x07", "bell"), ("\u202eevil\u202c", "evil"), ("\u2066a\u2069", "a"), ("a\x9b2Jb", "ab"),
+     ("nul\x00", "nul"), ("del\x7f", "del"), ("line\nbreak\ttab", "line\nbreak\ttab"),
+     ("£ ► é 😀 Ж", "£ ► é 😀 Ж"), ("\ue000mark", "mark")],
+)
+def test_clean_text_removes_escapes_controls_and_bidi(text: str, expected: str) -> None:
+    assert clean_text(text) == expected
+
+
+@pytest.mark.parametrize("fmt", list(FORMATTERS.values()))
+def test_no_formatter_lets_a_control_character_through(fmt: Any) -> None:
+    bad = "\x1b[2J\u202e\x07\x9b"
+    message = Message(summary=f"Job 1 {bad}", facts=(Fact(f"L{bad}", f"v{bad}"),), notes=(bad,),
+                      changes=(ChangeRow(f"F{bad}", f"a{bad}", f"b{bad}"),), link=LINK,
+                      link_label=f"Open{bad}", actor=f"Sam{bad}", when="Tue")
+    for text in strings(fmt(message)):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
+
+
+def test_escape_unsafe_shows_what_was_sent() -> None:
+    assert escape_unsafe("a\x1b[31m\u202eb\r\nc") == "a\\x1b[31m\\u202eb\\r\nc"
+    assert escape_unsafe("a\x1b\u202e", as_json=True) == "a\\u001b\\u202e"
+    assert escape_unsafe("plain £") == "plain £"
+
+
+# --- long change lists -------------------------------------------------------------------
+
+
+def many_changes(n: int) -> Message:
+    rest = (ChangeRow(f"Field {i}", str(i), str(i + 1)) for i in range(n - 1))
+    return Message(summary="Job 1: Booked → Cancelled",
+                   changes=(ChangeRow("Status", "Booked", "Cancelled"), *rest))
+
+
+def test_long_change_lists_end_with_how_many_more_in_every_channel() -> None:
+    message = many_changes(40)
+    slack = format_slack(message)["blocks"][1]["text"]["text"]
+    assert slack.startswith("*What changed*\n• *Status*: Booked → Cancelled\n• *Field 0*: 0 → 1")
+    assert slack.endswith("• *Field 8*: 8 → 9\n…and 30 more")
+    telegram, _ = visible(format_telegram(message)["text"])
+    assert telegram.endswith("• Field 8: 8 → 9\n…and 30 more")
+    email = format_email(message)
+    assert email["text"].endswith("  Field 23: 23 → 24\n  …and 15 more\n")
+    assert "<p>…and 15 more</p>" in email["html"]
+
+
+def test_a_short_change_list_has_no_more_line() -> None:
+    telegram, _ = visible(format_telegram(many_changes(3))["text"])
+    assert telegram.endswith("• Field 1: 1 → 2") and "more" not in telegram
