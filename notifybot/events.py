@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from .safe_text import clean_text
+
 UNKNOWN_EVENT = "unknown"
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
 _PREFIXED_ID = re.compile(r"^\s*[A-Za-z]{0,3}(\d+)(?:\.0+)?\s*$")
@@ -76,7 +78,9 @@ def parse_event(payload: Mapping[str, Any]) -> Event:
 def event_name(payload: Mapping[str, Any]) -> str:
     """The event's name, ``unknown`` when it has none: all that ingest needs to read."""
     name = payload.get("event")
-    return name.strip() if isinstance(name, str) and name.strip() else UNKNOWN_EVENT
+    # Control and bidi characters go: the name is stored, listed and logged.
+    name = clean_text(name).strip() if isinstance(name, str) else ""
+    return name or UNKNOWN_EVENT
 
 
 def job_number(payload: Mapping[str, Any], data: Mapping[str, Any]) -> int | None:

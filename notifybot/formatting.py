@@ -21,13 +21,12 @@ Formatting never fails.
 from __future__ import annotations
 
 import html
-import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from .messages import KEY, NAME, ChangeRow, Fact, Message, Part
+from .safe_text import clean_text
 
 ELLIPSIS = "…"
 SLACK_SECTION_LIMIT = 3000
@@ -47,44 +46,8 @@ _MIN_NAME = 12  # a shortened name keeps at least this many characters, if it ca
 
 Payload = dict[str, Any]
 
-# Terminal escape sequences (CSI, OSC, other ESC sequences) and single control or
-# bidi-override characters: a payload must not recolour a terminal, ring its bell
-# or reverse the text a person reads.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                      r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]?")
-# C0 and C1 controls (line breaks and tabs kept for callers that fold lines), DEL,
-# bidi controls, lone surrogates and private-use characters.
-_UNSAFE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f"
-                     "\u202a-\u202e\u2066-\u2069\ud800-\udfff\ue000-\uf8ff"
-                     "\U000f0000-\U0010ffff]")
-# ...and, where nothing is folded afterwards (logs), the other line breaks too.
-_SHOWN_UNSAFE = re.compile(f"{_UNSAFE.pattern}|[\x0b-\x0d\x85\u2028\u2029]")
 _ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 _SLACK_LOOKALIKES = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
-
-
-def clean_text(text: str) -> str:
-    """``text`` without terminal escapes, control characters or bidi controls.
-
-    Line breaks and tabs are kept (as they are) for the callers that fold lines.
-    """
-    if text.isprintable():  # the usual case: nothing to remove
-        return text
-    return _UNSAFE.sub("", _ESCAPES.sub("", text))
-
-
-def escape_unsafe(text: str, *, as_json: bool = False) -> str:
-    """``text`` with control and bidi characters shown as escapes (``\\x1b``, ``\\u202e``).
-
-    For logs, where what was received should stay visible but must not act on the
-    terminal. Line feeds and tabs are kept. ``as_json`` writes JSON escapes
-    (``\\u001b``), for text that is already a JSON document.
-    """
-    if text.isprintable():
-        return text
-    if as_json:
-        return _SHOWN_UNSAFE.sub(lambda m: json.dumps(m.group())[1:-1], text)
-    return _SHOWN_UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -12,7 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from .formatting import escape_unsafe
+from .safe_text import escape_unsafe
 
 FIELDS = ("event_id", "event", "channel", "delivery_id", "attempt", "reason")
 

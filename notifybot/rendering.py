@@ -45,9 +45,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ConfigError
 from .events import Event, parse_event
-from .formatting import clean_text, fold, one_line, truncate
+from .formatting import fold, one_line, truncate
 from .messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
 from .money import Currency, MoneyFormat, to_decimal
+from .safe_text import clean_text
 from .statuses import StatusLabels, StatusTable
 from .values import EMPTY, Values, field_label, parse_json_object, readable_date
 

@@ -6,7 +6,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from ..formatting import clean_text, one_line
+from ..formatting import one_line
+from ..safe_text import clean_text
 from .base import Receipt, seconds
 
 

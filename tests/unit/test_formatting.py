@@ -19,8 +19,6 @@ from notifybot.formatting import (
     SLACK_SECTION_LIMIT,
     SLACK_TEXT_LIMIT,
     TELEGRAM_LIMIT,
-    clean_text,
-    escape_unsafe,
     format_console,
     format_email,
     format_slack,
@@ -33,6 +31,7 @@ from notifybot.formatting import (
     truncate,
 )
 from notifybot.messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
+from notifybot.safe_text import clean_text, escape_unsafe
 
 HOSTILE = "Tom & <Jerry> <!channel> <@U123> <#C999|ops> <https://evil.example|click> it's \"x\""
 LINK = "https://myhirehop.com/job.php?id=15471"

@@ -1,10 +1,11 @@
-"""Log lines show what a webhook sent, escaped: it cannot act on the operator's terminal."""
+"""What a webhook sent cannot act on a terminal: names stored clean, log lines escaped."""
 
 from __future__ import annotations
 
 import json
 import logging
 
+from notifybot.events import event_name, parse_event
 from notifybot.logs import JsonFormatter, TextFormatter
 
 HOSTILE = "job.updated\x1b[31m\x1b]0;title\x07\u202eevil\x9b2J\r"
@@ -30,3 +31,10 @@ def test_json_lines_stay_json_with_everything_escaped() -> None:
     entry = json.loads(line)
     assert entry["event"] == HOSTILE and entry["message"] == "accepted x\x1b[2J"
     assert "£" in JsonFormatter().format(record(event="£")), "other text stays as it is"
+
+
+def test_event_names_are_stored_and_matched_clean() -> None:
+    # The name is what ingest stores and what `deliveries` and the logs list.
+    assert event_name({"event": "job.updated\x1b[2J\u202e"}) == "job.updated"
+    assert event_name({"event": "\x07\u202e"}) == "unknown"
+    assert parse_event({"event": " job.\x00updated "}).name == "job.updated"
