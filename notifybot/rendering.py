@@ -23,7 +23,7 @@ apart from reading templates through Jinja's loader.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,14 +43,28 @@ from jinja2 import (
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from .describing import (
+    CLIENT_FIELDS,
+    MainFields,
+    actor,
+    as_mapping,
+    best_name,
+    currency_of,
+    custom_rows,
+    describe,
+    first_amount,
+    first_text,
+    invoice_total,
+    upper_aliases,
+)
 from .errors import ConfigError
 from .events import Event, parse_event
 from .formatting import fold, one_line, truncate
 from .messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
-from .money import Currency, MoneyFormat, to_decimal
+from .money import MoneyFormat
 from .safe_text import clean_text
-from .statuses import StatusLabels, StatusTable
-from .values import EMPTY, Values, field_label, parse_json_object, readable_date
+from .statuses import StatusLabels
+from .values import EMPTY, Values, field_label, readable_date
 
 __all__ = ["SHIPPED_TEMPLATES", "Renderer", "StatusChange", "check_templates", "field_label"]
 
@@ -62,7 +76,6 @@ SHIPPED_TEMPLATES = next(
 DEFAULT_TEMPLATE = "default"
 VALUE_LIMIT = 300  # characters of one interpolated value
 NAME_LIMIT = 120  # characters of a name in a summary (channels may shorten it further)
-FACTS_LIMIT = 8  # data fields listed by fields()
 SUMMARY_CHANGES = 3  # changed fields named in a summary before "and N more"
 DETAIL_CHANGES = 3  # at most this many changes are spelled out with values on one line
 DETAIL_VALUE = 32  # ...each value at most this long
@@ -70,19 +83,6 @@ DETAIL_VALUE = 32  # ...each value at most this long
 # from payload text, so only the name/key filters can produce them.
 _OPEN, _MID, _CLOSE = "\ue000", "\ue001", "\ue002"
 _MARKED = re.compile(f"{_OPEN}(\\w+){_MID}(.*?){_CLOSE}", re.DOTALL)
-_NAME_FIELDS = ("NAME", "FULL_NAME", "CONTACT_NAME", "TITLE", "JOB_NAME", "COMPANY",
-                "COMPANY_NAME", "CLIENT", "DESCRIPTION", "NUMBER", "INVOICE_NUMBER",
-                "REFERENCE", "REF", "CODE", "BARCODE", "EMAIL", "ID", "id")
-_FIRST_FIELDS = ("COMPANY", "CLIENT", "CONTACT", "EMAIL", "TELEPHONE", "PHONE", "MOBILE",
-                 "STATUS", "METHOD", "TOTAL", "AMOUNT")
-_HIDDEN_FIELDS = frozenset({"CURRENCY", "CUSTOM_INDEX", "COLOUR", "KIND", "MULTIPLIER"})
-_ENTITIES = {("contact", "person"): "Contact", ("contact", "company"): "Company"}
-_ASPECTS = frozenset({"status"})  # invoice.status.updated is about the invoice
-_AMOUNT_FIELDS = ("AMOUNT", "TOTAL", "GROSS", "VALUE", "PAID", "DEBIT", "CREDIT")
-_TOTAL_FIELDS = ("TOTAL", "GROSS", "TOTAL_GROSS", "DEBIT", "AMOUNT")
-_CLIENT_FIELDS = ("CLIENT", "COMPANY", "CLIENT_NAME", "COMPANY_NAME", "CUSTOMER")
-
-
 class _Missing(ChainableUndefined):
     """A field the payload does not have: empty text, and 0 to ``int``/``float``.
 
@@ -201,7 +201,7 @@ class Renderer:
             link=job_url,
             link_label=f"Open job {job} in HireHop" if job_url else "",
             headline=headline,
-            actor=_actor(work.event),
+            actor=actor(work.event),
             when=self.local_time(work.event.time) if work.event.time else "",
         )
 
@@ -210,15 +210,15 @@ class Renderer:
         return self._context(self._prepare(event))
 
     def _prepare(self, event: Event) -> _Render:
-        clean = parse_event(_upper_aliases(_deep_clean(event.payload)))
-        values = Values(self.money, _currency(clean))
+        clean = parse_event(upper_aliases(_deep_clean(event.payload)))
+        values = Values(self.money, currency_of(clean))
         rows = self._rows(clean, values)
         return _Render(clean, values, rows, clean.change("STATUS") is not None)
 
     def _context(self, work: _Render) -> dict[str, Any]:
         event, values = work.event, work.values
         entity, action = describe(event.name)
-        name, name_fields = _best_name(event.data, values)
+        name, name_fields = best_name(event.data, values)
         others = tuple(row for row in work.rows if not (work.moved and row is work.rows[0]))
         return {
             "event": event,
@@ -226,7 +226,7 @@ class Renderer:
             "data": event.data,
             "job": event.job,
             "job_url": self.job_url(event.job),
-            "by": _actor(event),
+            "by": actor(event),
             "time": self.local_time(event.time),
             "status": self.status_change(event),
             "moved": work.moved,
@@ -236,12 +236,12 @@ class Renderer:
             "entity": entity,
             "action": action,
             "name": name,
-            "amount": _Words(_first_amount(event.data, values)),
-            "total": _Words(_total(event.data, values)),
-            "client": _first_text(event.data, _CLIENT_FIELDS, values),
+            "amount": _Words(first_amount(event.data, values)),
+            "total": _Words(invoice_total(event.data, values)),
+            "client": first_text(event.data, CLIENT_FIELDS, values),
             "custom_fields": tuple(Fact(label, value) for label, value in
-                                   values.flat(_mapping(event.data.get("CUSTOM_FIELDS")))),
-            "fields": _FieldLister(event, values, name_fields, self.labels),
+                                   values.flat(as_mapping(event.data.get("CUSTOM_FIELDS")))),
+            "fields": MainFields(event, values, name_fields, self.labels),
             "_values": values,
         }
 
@@ -274,7 +274,7 @@ class Renderer:
                 before = "" if change.before is None else (label(change.before) or EMPTY)
                 status.append(ChangeRow("Status", before, label(change.after) or EMPTY))
             elif change.field.upper() == "CUSTOM_FIELDS":
-                rows.extend(_custom_rows(change.before, change.after, values))
+                rows.extend(custom_rows(change.before, change.after, values))
             else:
                 before = "" if change.before is None else values.shown(change.before, change.field)
                 after = values.shown(change.after, change.field)
@@ -298,154 +298,6 @@ class Renderer:
     def _label(self, value: object, entity: str = "job") -> str:
         table = self.labels.invoice if entity == "invoice" else self.labels.job
         return table.label(value)
-
-
-def describe(event_name: str) -> tuple[str, str]:
-    """The entity and the action an event name speaks of.
-
-    ``contact.person.updated`` → ("Contact", "updated"), ``payment.created`` →
-    ("Payment", "created"), ``stock.item.updated`` → ("Stock item", "updated").
-    """
-    words = [w for w in event_name.split(".") if w]
-    if len(words) < 2:
-        return ("HireHop event", "received") if not words or words == ["unknown"] else (
-            _words(words[0]).capitalize(), "received")
-    subject, action = words[:-1], _words(words[-1])
-    if len(subject) > 1 and subject[-1].lower() in _ASPECTS:
-        subject = subject[:-1]
-    known = _ENTITIES.get((subject[0].lower(), subject[1].lower())) if len(subject) > 1 else None
-    entity = known or " ".join(_words(w) for w in subject[:2]).capitalize()
-    return entity, action if action.endswith("ed") else f"{action} event"
-
-
-def _words(text: str) -> str:
-    return " ".join(text.replace("_", " ").replace("-", " ").split()).lower()
-
-
-def _actor(event: Event) -> str:
-    """Who did it: the user's name, else their email, else HireHop itself."""
-    return one_line(event.user_name) or one_line(event.user_email) or "HireHop"
-
-
-def _currency(event: Event) -> Currency | None:
-    return (Currency.from_payload(event.data.get("CURRENCY"))
-            or Currency.from_payload(event.payload.get("CURRENCY")))
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return value
-    if isinstance(value, str) and value.lstrip().startswith("{"):
-        parsed = parse_json_object(value)
-        return parsed if isinstance(parsed, Mapping) else {}
-    return {}
-
-
-def _best_name(data: Mapping[str, Any], values: Values) -> tuple[str, tuple[str, ...]]:
-    """The name to call the thing by, and the fields it came from (NAME ... ID last)."""
-    first, last = (values.text(data.get(k)) for k in ("FIRST_NAME", "LAST_NAME"))
-    for field in _NAME_FIELDS:
-        if field in ("TITLE",) and (first or last):
-            return f"{first} {last}".strip(), ("FIRST_NAME", "LAST_NAME")
-        value = data.get(field)
-        if isinstance(value, Mapping | list):
-            continue
-        text = values.text(value)
-        if text:
-            return text, (field,)
-    if first or last:
-        return f"{first} {last}".strip(), ("FIRST_NAME", "LAST_NAME")
-    return "", ()
-
-
-def _first_text(data: Mapping[str, Any], fields: Iterable[str], values: Values) -> str:
-    for field in fields:
-        value = data.get(field)
-        if not isinstance(value, Mapping | list):
-            text = values.text(value)
-            if text:
-                return text
-    return ""
-
-
-def _first_amount(data: Mapping[str, Any], values: Values) -> str:
-    for field in _AMOUNT_FIELDS:
-        if to_decimal(data.get(field)) is not None:
-            return values.amount(data[field])
-    return ""
-
-
-def _total(data: Mapping[str, Any], values: Values) -> str:
-    """An invoice's total: TOTAL (or GROSS...), else NET + TAX."""
-    for field in _TOTAL_FIELDS:
-        if to_decimal(data.get(field)) is not None:
-            return values.amount(data[field])
-    net, tax = to_decimal(data.get("NET")), to_decimal(data.get("TAX", data.get("VAT")))
-    if net is not None and tax is not None:
-        return values.amount(net + tax)
-    return ""
-
-
-class _FieldLister:
-    """``fields()`` in a template: the main scalar data fields as facts, capped.
-
-    Leaves out what the message already says (the name, what changed, the job
-    link), ids and codes, and empty values; custom fields are listed by their
-    labels. ``fields("AMOUNT", "METHOD")`` leaves those out too.
-    """
-
-    def __init__(self, event: Event, values: Values, name_fields: tuple[str, ...],
-                 labels: StatusLabels) -> None:
-        self.event, self.values, self.name_fields = event, values, name_fields
-        self.table: StatusTable | None = labels.for_event(event.name)
-
-    def __call__(self, *skip: str, limit: int = FACTS_LIMIT) -> list[Fact]:
-        data = self.event.data
-        leave_out = {f.upper() for f in (*skip, *self.name_fields)}
-        leave_out |= {c.field.upper() for c in self.event.changes}
-        order = [f for f in _FIRST_FIELDS if f in data] + [
-            f for f in data if f not in _FIRST_FIELDS and (f == f.upper() or f.upper() not in data)]
-        facts: list[Fact] = []
-        for field in order:
-            if len(facts) >= limit:
-                break
-            if field.upper() in leave_out or not self._shown(field):
-                continue
-            value = data[field]
-            if field.upper() == "CUSTOM_FIELDS":
-                facts += [Fact(label, text) for label, text in self.values.flat(_mapping(value))]
-            elif field.upper() == "STATUS" and self.table is not None:
-                facts.append(Fact("Status", self.table.label(value)))
-            elif not isinstance(value, Mapping) and not _has_mappings(value):
-                text = self.values.text(value, field)
-                if text:
-                    facts.append(Fact(field_label(field), text))
-        return facts[:limit]
-
-    def _shown(self, field: str) -> bool:
-        upper = field.upper()
-        words = set(re.split(r"[^A-Z0-9]+", upper))
-        if field.startswith("_") or upper in _HIDDEN_FIELDS or "ID" in words:
-            return False
-        if upper == "MONEY" and self.event.name.startswith("job."):
-            return False  # HireHop's MONEY is empty or 0 for most jobs (reference §4.1)
-        # The job number is in the link and the summary.
-        return not (upper in ("NUMBER", "JOB", "MAIN_ID") and self.event.name.startswith("job."))
-
-
-def _has_mappings(value: object) -> bool:
-    return isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value)
-
-
-def _custom_rows(before: object, after: object, values: Values) -> list[ChangeRow]:
-    """A CUSTOM_FIELDS change as one row per custom field that differs."""
-    old = dict(values.flat(_mapping(before)))
-    new = dict(values.flat(_mapping(after)))
-    rows = []
-    for label in [*new, *(k for k in old if k not in new)]:
-        if old.get(label) != new.get(label):
-            rows.append(ChangeRow(label, old.get(label) or EMPTY, new.get(label) or EMPTY))
-    return rows
 
 
 def _changed(rows: tuple[ChangeRow, ...], moved: bool) -> str:
@@ -556,25 +408,6 @@ def _headline(text: str) -> tuple[Part, ...]:
 def _fold(text: str) -> str:
     """Line breaks and runs of spaces as one space, keeping a single edge space."""
     return fold(text.translate(_NO_MARKS))
-
-
-def _upper_aliases(payload: dict[str, Any]) -> dict[str, Any]:
-    """``data`` and ``changes`` with an upper-case name for each lower-case key.
-
-    HireHop's fields are upper-case, but some of its objects (billing rows) use
-    ``number``, ``debit``, ``status``: templates and the renderer read one spelling.
-    """
-    out = dict(payload)
-    for part in ("data", "changes"):
-        table = out.get(part)
-        if isinstance(table, Mapping):
-            # data keeps both spellings (templates may use either); a change is listed
-            # once, under its upper-case name.
-            merged = dict(table) if part == "data" else {}
-            for key, value in table.items():
-                merged.setdefault(str(key).upper(), value)
-            out[part] = merged
-    return out
 
 
 def _deep_clean(value: Any) -> Any:

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from notifybot.describing import describe
 from notifybot.errors import ConfigError
 from notifybot.events import Event, parse_event
 from notifybot.formatting import format_email, format_slack, format_telegram
 from notifybot.messages import ChangeRow, Fact
 from notifybot.money import MoneyFormat
-from notifybot.rendering import SHIPPED_TEMPLATES, Renderer, check_templates, describe, field_label
+from notifybot.rendering import SHIPPED_TEMPLATES, Renderer, check_templates, field_label
 from notifybot.statuses import StatusLabels
 
 SAMPLES = Path("/work/shared/samples/hirehop")
