@@ -97,6 +97,7 @@ def best_name(data: Mapping[str, Any], values: Values) -> tuple[str, tuple[str, 
 
 
 def first_text(data: Mapping[str, Any], fields: Iterable[str], values: Values) -> str:
+    """The first of ``fields`` that ``data`` has a value for, in words (``""`` if none)."""
     for field in fields:
         value = data.get(field)
         if not isinstance(value, Mapping | list):
@@ -107,6 +108,7 @@ def first_text(data: Mapping[str, Any], fields: Iterable[str], values: Values) -
 
 
 def first_amount(data: Mapping[str, Any], values: Values) -> str:
+    """The event's amount (``AMOUNT``, ``TOTAL``...) as money, ``""`` if it has none."""
     for field in _AMOUNT_FIELDS:
         if to_decimal(data.get(field)) is not None:
             return values.amount(data[field])
