@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .messages import KEY, NAME, ChangeRow, Fact, Message, Part
@@ -289,11 +289,11 @@ def cut_escaped(text: str, limit: int) -> str:
 def format_telegram(message: Message) -> Payload:
     """HTML: the summary in bold, bold labels, "What changed", who and when, a link.
 
-    At most 4096 visible characters: the changes get their share of the room
-    first, and end with "…and N more" when not all fit.
+    At most 4096 visible characters: what changed gets the room it needs (at least
+    half when the details are long) and ends with "…and N more" when not all fit.
     """
     message = clean(message)
-    head = _Line(headline(message, SUMMARY_LIMIT), "<b>", "</b>")
+    head = [_Line(headline(message, SUMMARY_LIMIT), "<b>", "</b>")]
     tail = []
     who = byline(message)
     if who:
@@ -302,61 +302,71 @@ def format_telegram(message: Message) -> Payload:
         url = html.escape(message.link, quote=True)
         tail.append(_Line(truncate(one_line(message.link_label or message.link), 200),
                           f'<a href="{url}">', "</a>"))
-    details = [_Line(f"{truncate(f.label, 100)}: {one_line(f.value)}", "", "",
-                     bold=len(truncate(f.label, 100)) + 1) for f in message.facts]
+    details = [_Line.labelled(truncate(f.label, 100) + ":", " " + one_line(f.value))
+               for f in message.facts]
     details += [_Line(one_line(note)) for note in message.notes]
-    changes = [_Line("• " + change_text(_short(row)), "", "", bold=len(_short(row).field) + 2,
-                     skip=2) for row in message.changes]
-    # Room left once the summary and who/when/link are counted. A section after the
-    # first costs a blank line ("\n\n") and a newline between its lines: 1 + Σ(len + 1).
-    room = TELEGRAM_LIMIT - len(head.plain) - (1 + sum(len(t.plain) + 1 for t in tail) if tail else 0)
-    heading = _Line("What changed", "<b>", "</b>")
-    more_room = len(more_text(len(changes))) + 1
-    wanted = 1 + len(heading.plain) + 1 + sum(len(c.plain) + 1 for c in changes[:CHANGES_SHOWN])
-    details_need = 1 + sum(len(d.plain) + 1 for d in details) if details else 0
-    change_room = min(wanted + more_room, max(room - details_need, room // 2)) if changes else 0
-    shown, more = _fit(changes[:CHANGES_SHOWN], change_room - 2 - len(heading.plain) - more_room)
-    more += len(changes) - min(len(changes), CHANGES_SHOWN)
-    change_lines = ([heading, *shown] + ([_Line(more_text(more))] if more else [])) if changes else []
-    used = 1 + sum(len(c.plain) + 1 for c in change_lines) if change_lines else 0
-    detail_lines, _ = _fit(details, room - used - 1, cut_last=True)
-    sections = [[head], detail_lines, change_lines, tail]
+    room = TELEGRAM_LIMIT - len(head[0].plain) - _cost(tail)
+    changes = _telegram_changes(message.changes, max(room - _cost(details), room // 2))
+    shown, _ = _fit(details, room - _cost(changes) - 1, cut_last=True)
+    sections = [head, shown, changes, tail]
     return {"text": "\n\n".join("\n".join(line.html() for line in section)
                                  for section in sections if section), "parse_mode": "HTML"}
 
 
-class _Line:
-    """One line of a Telegram message: its visible text and how it is marked up."""
+def _telegram_changes(rows: Sequence[ChangeRow], room: int) -> list[_Line]:
+    """"What changed" and its lines in at most ``room`` characters (see :func:`_cost`)."""
+    if not rows:
+        return []
+    heading = _Line("What changed", "<b>", "</b>")
+    lines = []
+    for row in map(_short, rows[:CHANGES_SHOWN]):
+        lines.append(_Line.labelled(row.field, change_text(row)[len(row.field):], prefix="• "))
+    reserve = len(more_text(len(rows))) + 1
+    shown, _ = _fit(lines, room - 1 - (len(heading.plain) + 1) - reserve)
+    more = len(rows) - len(shown)
+    return [heading, *shown, *([_Line(more_text(more))] if more else [])]
 
-    def __init__(self, plain: str, start: str = "", end: str = "", *, bold: int = 0,
-                 skip: int = 0) -> None:
-        self.plain, self.start, self.end = plain, start, end
-        self.bold, self.skip = bold, skip  # plain[skip:bold] is a bold label
+
+def _cost(section: Sequence[_Line]) -> int:
+    """Visible characters a section adds after another: a blank line, then its lines."""
+    return 1 + sum(len(line.plain) + 1 for line in section) if section else 0
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line of a Telegram message: its visible text, markup around it, a bold label."""
+
+    plain: str
+    start: str = ""
+    end: str = ""
+    bold: tuple[int, int] = (0, 0)  # plain[i:j] is shown in bold
+
+    @classmethod
+    def labelled(cls, label: str, rest: str, prefix: str = "") -> _Line:
+        """``prefix`` + **label** + ``rest``, e.g. "• **Status**: Booked → Cancelled"."""
+        return cls(prefix + label + rest, bold=(len(prefix), len(prefix) + len(label)))
 
     def cut(self, limit: int) -> _Line:
+        i, j = self.bold
         return _Line(truncate(self.plain, limit), self.start, self.end,
-                     bold=min(self.bold, max(limit - 1, 0)), skip=self.skip)
+                     (min(i, limit - 1), min(j, limit - 1)))
 
     def html(self) -> str:
-        e = _h
+        i, j = self.bold
         text = self.plain
-        if self.bold > self.skip:
-            text_html = (e(text[: self.skip]) + "<b>" + e(text[self.skip: self.bold]) + "</b>"
-                         + e(text[self.bold:]))
-        else:
-            text_html = e(text)
-        return f"{self.start}{text_html}{self.end}"
+        inner = (_h(text[:i]) + "<b>" + _h(text[i:j]) + "</b>" + _h(text[j:]) if j > i
+                 else _h(text))
+        return f"{self.start}{inner}{self.end}"
 
 
 def _fit(lines: Sequence[_Line], room: int, *, cut_last: bool = False) -> tuple[list[_Line], int]:
-    """As many lines as fit in ``room`` visible characters, and how many were left out."""
+    """As many lines as fit in ``room`` visible characters (each costs its length + 1)."""
     kept: list[_Line] = []
     for line in lines:
         need = len(line.plain) + 1
         if need > room:
             if cut_last and room > 20:
                 kept.append(line.cut(room - 1))
-                room = 0
             break
         kept.append(line)
         room -= need
