@@ -23,6 +23,7 @@ from .conditions import compile_conditions
 from .durations import parse_duration
 from .errors import ConfigError
 from .matching import Digest, Subscription, SubscriptionIndex, subscription_id
+from .money import DEFAULT_LOCALE, check_currency, check_locale
 from .secret import Secret
 from .statuses import StatusLabels, to_code
 
@@ -34,7 +35,7 @@ _SECTIONS = {"server", "hirehop", "delivery", "channels", "watchdog", "people"}
 _WATCHDOG_KEYS = {"channel", "quiet_after", "hours", "days"}
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SERVER_KEYS = {"bind", "webhook_path", "database", "timezone", "templates", "max_body_bytes"}
-_HIREHOP_KEYS = {"export_key", "base_url", "job_status", "invoice_status"}
+_HIREHOP_KEYS = {"export_key", "base_url", "job_status", "invoice_status", "currency", "locale"}
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 _SUBSCRIPTION_KEYS = {"name", "events", "when", "unless", "template", "group_wait", "digest",
                       "mention"}
@@ -69,6 +70,8 @@ class HireHopConfig:
     export_keys: tuple[ExportKey, ...]
     base_url: str = "https://myhirehop.com"
     labels: StatusLabels = field(default_factory=StatusLabels)
+    currency: str | None = None  # ISO 4217 code for amounts whose event has no CURRENCY
+    locale: str = DEFAULT_LOCALE  # how numbers and currencies are written
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,17 @@ def _hirehop(table: Mapping[str, Any]) -> HireHopConfig:
         _labels(table.get("job_status"), "hirehop.job_status"),
         _labels(table.get("invoice_status"), "hirehop.invoice_status"),
     )
-    return HireHopConfig(keys, base_url, labels)
+    currency = _optional_string(table, "currency", "hirehop")
+    if currency is not None:
+        currency = currency.strip().upper()
+        problem = check_currency(currency)
+        if problem:
+            raise ConfigError(problem, key="hirehop.currency")
+    locale = _string(table, "locale", "hirehop", DEFAULT_LOCALE)
+    problem = check_locale(locale)
+    if problem:
+        raise ConfigError(problem, key="hirehop.locale")
+    return HireHopConfig(keys, base_url, labels, currency, locale)
 
 
 def _export_keys(value: Any) -> tuple[ExportKey, ...]:

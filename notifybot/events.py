@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from .safe_text import clean_text
+
 UNKNOWN_EVENT = "unknown"
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -77,7 +79,8 @@ def parse_event(payload: Mapping[str, Any]) -> Event:
 def event_name(payload: Mapping[str, Any]) -> str:
     """The event's name, ``unknown`` when it has none: all that ingest needs to read."""
     name = payload.get("event")
-    name = safe_text(name).strip() if isinstance(name, str) else ""
+    # Control and bidi characters go: the name is stored, listed and logged.
+    name = clean_text(safe_text(name)).strip() if isinstance(name, str) else ""
     return name or UNKNOWN_EVENT
 
 

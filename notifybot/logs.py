@@ -13,6 +13,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from .safe_text import escape_unsafe
+
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
 _NEEDS_QUOTES = re.compile(r'[\s"=\\]')
@@ -45,7 +47,9 @@ class TextFormatter(logging.Formatter):
             line = f"{line}\n{record.exc_text}"
         if record.stack_info:
             line = f"{line}\n{self.formatStack(record.stack_info)}"
-        return line
+        # What a webhook sent is shown escaped: it cannot recolour, retitle or reverse
+        # the operator's terminal (bidi controls included).
+        return escape_unsafe(line)
 
 
 def escape(text: str) -> str:
@@ -71,7 +75,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        line = json.dumps(entry, ensure_ascii=False, default=str)
+        line = escape_unsafe(json.dumps(entry, ensure_ascii=False, default=str), as_json=True)
         # JSON leaves these raw, and some readers (Python's splitlines) break lines at them.
         return _LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 

@@ -33,6 +33,7 @@ from .ingest import accept, decode, safe_headers
 from .matching import Subscription
 from .messages import Message
 from .metrics import Metrics
+from .money import MoneyFormat
 from .rendering import Renderer, check_templates
 from .store import Delivery, NewDelivery, Store, StoredEvent
 from .store.base import DeliveryKind
@@ -51,7 +52,8 @@ class Received:
 
 def renderer_for(config: Config) -> Renderer:
     return Renderer(labels=config.hirehop.labels, timezone=config.server.timezone,
-                    base_url=config.hirehop.base_url, user_templates=config.server.templates)
+                    base_url=config.hirehop.base_url, user_templates=config.server.templates,
+                    money=MoneyFormat(config.hirehop.currency, config.hirehop.locale))
 
 
 def prepare(path: str | Path) -> tuple[Config, Renderer, int]:

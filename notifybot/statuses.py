@@ -50,11 +50,11 @@ class StatusTable:
     labels: Mapping[int, str] = field(default_factory=dict)
 
     def label(self, value: object) -> str:
-        """The label for a code, ``status 14`` for an unknown code, the text itself otherwise."""
+        """The label for a code, ``Unknown status (14)`` for an unknown one, else the text itself."""
         code = to_code(value)
         if code is None:
             return "" if value is None else str(value)
-        return self.labels.get(code, f"status {code}")
+        return self.labels.get(code, f"Unknown status ({code})")
 
     def code_for(self, value: object) -> int | None:
         """The code a label or a code names (labels compare case-insensitively)."""

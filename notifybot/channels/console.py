@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from ..errors import PermanentDeliveryError
+from ..formatting import one_line
+from ..safe_text import clean_text
 from .base import STANDALONE, Receipt, SendContext, seconds
 
 # Marks a message that belongs to a thread, so a person reading the log sees the thread.
@@ -18,6 +20,10 @@ class ConsoleSender:
 
     A terminal has no threads and cannot rewrite a line: ``replies`` and ``edits``
     are False, and a receipt has no handle.
+
+    Whatever the payload holds, one line is printed, without terminal escape
+    sequences, control characters or bidi overrides: a webhook cannot recolour the
+    operator's terminal, ring its bell, retitle it, or reverse the text.
     """
 
     kind = "console"
@@ -43,7 +49,8 @@ class ConsoleSender:
         """Print the line; one that continues a thread starts with ``↳``."""
         stream = self._stream or sys.stdout
         mark = REPLY_MARK if context.is_reply else ""
-        print(f"[{self.name}] {mark}{payload['text']}", file=stream, flush=True)
+        text = one_line(clean_text(str(payload.get("text", ""))))
+        print(f"[{self.name}] {mark}{text}", file=stream, flush=True)
         return Receipt("printed")
 
     async def edit(self, handle: str, payload: Mapping[str, Any]) -> None:

@@ -163,6 +163,8 @@ def compose(payload: Mapping[str, Any], sender: str, recipients: Sequence[str],
     message["Date"] = format_datetime(datetime.now(UTC))
     # An explicit domain also spares make_msgid a blocking socket.getfqdn() call.
     message["Message-ID"] = make_msgid(domain=address_of(sender).rpartition("@")[2])
+    # RFC 3834: machine-generated, so auto-responders (out-of-office) do not answer it.
+    message["Auto-Submitted"] = "auto-generated"
     if context.is_reply:
         root = _msg_id(context.root)
         message["In-Reply-To"] = root

@@ -24,6 +24,7 @@ timezone = "Europe/London"
 
 [hirehop]
 export_key = "${{HIREHOP_EXPORT_KEY}}"
+currency = "GBP"
 
 [delivery]
 backoff_initial = 0.2

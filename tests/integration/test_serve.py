@@ -39,14 +39,16 @@ async def test_each_sample_reaches_every_matching_channel(
     # leads the body.
     assert mail.message["Subject"] == "[HireHop] Job 16757"
     text = mail.message.get_body(("plain",)).get_content()
-    assert text.splitlines()[0] == "Invoice OT-INV-12245 status: Draft → Approved by Sam Taylor"
+    assert text.splitlines()[0] == (
+        "Invoice OT-INV-12245: Draft → Approved (by Sam Taylor) · £1,008.00")
     assert mail.message["Message-ID"]
+    assert mail.message["Auto-Submitted"] == "auto-generated"
     assert mail.tls and mail.username == "notifybot"
     html = mail.message.get_body(("html",)).get_content()
     assert "<td>Draft</td><td>Approved</td>" in html
 
     await eventually(lambda: service.stdout.count("[log] ") == 4, what="4 console lines")
-    assert "[log] Invoice OT-INV-12245 status: Draft → Approved by Sam Taylor" in service.stdout
+    assert "[log] Invoice OT-INV-12245: Draft → Approved (by Sam Taylor) · £1,008.00" in service.stdout
 
 
 async def test_hostile_text_is_escaped_in_every_channel(service: Service, standins: StandIns) -> None:
@@ -60,7 +62,8 @@ async def test_hostile_text_is_escaped_in_every_channel(service: Service, standi
     everything = json.dumps({"text": slack.text, "blocks": slack.blocks})
     assert "<!channel>" not in everything and "<script>" not in everything
     assert "&lt;!channel&gt;" in slack.text and "&amp;amp;" in slack.text
-    assert "Provisional → status 14" in slack.text
+    assert "Provisional → Unknown status (14)" in slack.text
+    assert "∗bold∗" in slack.text, "payload text cannot style"
 
     [telegram] = await standins.telegram.wait_for_messages(1)
     assert "<!channel> *bold* <script>" in telegram.plain_text, "shown literally, not as markup"
@@ -69,6 +72,30 @@ async def test_hostile_text_is_escaped_in_every_channel(service: Service, standi
     parser = HTMLParser()
     parser.feed(telegram.text)  # the stand-in refuses unparsable entities; this is a second look
     assert "<script>" not in telegram.text
+
+
+async def test_what_people_need_is_first_in_every_channel(service: Service, standins: StandIns) -> None:
+    for name in ("job.updated.cancelled.constructed.json", "invoice.paid.constructed.json",
+                 "contact.person.updated.constructed.json", "payment.created.constructed.json"):
+        assert (await service.post(sample(name))).status_code == 202
+
+    [slack] = await eventually(lambda: standins.slack.messages, what="the Slack message")
+    assert slack.blocks is not None and slack.blocks[0]["type"] == "header"
+    assert slack.blocks[0]["text"]["text"].startswith('Job 15471 "Summer Tour 2026 ► Glasgow…" '
+                                                      "(Northern Lights Touring Ltd): Booked → Cancelled")
+    assert slack.blocks[1]["text"]["text"].endswith("\n…and 30 more")
+
+    [telegram] = await standins.telegram.wait_for_messages(1)
+    assert telegram.plain_text.startswith("Contact Alex Morgan updated by Sam Taylor: Email\n")
+
+    [mail] = await standins.smtp.wait_for(1)
+    assert mail.message["Subject"] == (
+        "Invoice OT-INV-12245: Approved → Paid (by Lisa Green) · £1,008.00 · Northern Lights")
+
+    await eventually(lambda: service.stdout.count("[log] ") == 4, what="4 console lines")
+    assert "[log] Payment £1,008.00 received for INV-0077 (job 16757) by Lisa Green\n" in service.stdout
+    # Values too long for one line stay in the body; a few short ones join the line.
+    assert "[log] Contact Alex Morgan updated by Sam Taylor: Email\n" in service.stdout
 
 
 async def test_wrong_key_and_bad_bodies_are_refused_and_nothing_is_sent(

@@ -151,7 +151,7 @@ async def test_an_unknown_event_is_rendered_generically_not_dropped(harness: Har
                        "data": {"ID": 77}, "changes": {"EMAIL": {"from": "a@x", "to": "b@x"}}})
     assert (await harness.post(body)).status_code == 202
     [message] = await harness.wait_sent("log", 1)
-    assert message["text"] == "HireHop contact.person.updated for 77 by Jo: Email changed"
+    assert message["text"] == "Contact 77 updated by Jo: Email a@x → b@x"
 
 
 async def test_healthz_reports_the_outbox(harness: Harness) -> None:

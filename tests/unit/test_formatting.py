@@ -15,6 +15,7 @@ from notifybot.formatting import (
     FORMATTERS,
     SLACK_FIELD_LIMIT,
     SLACK_FIELDS_MAX,
+    SLACK_HEADER_LIMIT,
     SLACK_SECTION_LIMIT,
     SLACK_TEXT_LIMIT,
     TELEGRAM_LIMIT,
@@ -22,12 +23,15 @@ from notifybot.formatting import (
     format_email,
     format_slack,
     format_telegram,
+    headline,
     mrkdwn_escape,
     one_line,
+    slack_escape,
     slack_link,
     truncate,
 )
-from notifybot.messages import ChangeRow, Fact, Message
+from notifybot.messages import CHANGED, KEY, NAME, ChangeRow, Fact, Message, Part
+from notifybot.safe_text import clean_text, escape_unsafe
 
 HOSTILE = "Tom & <Jerry> <!channel> <@U123> <#C999|ops> <https://evil.example|click> it's \"x\""
 LINK = "https://myhirehop.com/job.php?id=15471"
@@ -95,7 +99,61 @@ def visible(html_text: str) -> tuple[str, set[str]]:
     return "".join(parser.text), parser.tags
 
 
+def job_headline(name: str, company: str = "Acme", by: str = "Sam Taylor",
+                 detail: str = "") -> Message:
+    parts = (Part('Job 15471 "'), Part(name, NAME), Part('" ('), Part(company, NAME),
+             Part("): "), Part("Provisional → Cancelled", KEY), Part(f", by {by}"))
+    if detail:
+        parts += (Part(" (also Qty)", CHANGED, " (also Qty 4 → 2)"),)
+    return Message(summary="".join(p.text for p in parts), headline=parts)
+
+
 # --- shared helpers ----------------------------------------------------------------------
+
+
+def test_headline_that_fits_is_the_summary() -> None:
+    message = job_headline("Glasgow backline")
+    assert headline(message, 200) == message.summary == (
+        'Job 15471 "Glasgow backline" (Acme): Provisional → Cancelled, by Sam Taylor')
+
+
+def test_headline_shortens_the_name_at_a_word_boundary_not_the_status() -> None:
+    message = job_headline("Summer Tour 2026 ► Glasgow backline and PA for three nights")
+    assert headline(message, 100) == (
+        'Job 15471 "Summer Tour 2026 ► Glasgow backline and…" (Acme): Provisional → Cancelled, '
+        "by Sam Taylor")
+
+
+def test_headline_shortens_the_longest_name_first() -> None:
+    message = job_headline("Glasgow backline", company="Northern Lights Touring Limited of Scotland")
+    assert headline(message, 90) == (
+        'Job 15471 "Glasgow backline" (Northern Lights…): Provisional → Cancelled, '
+        "by Sam Taylor")
+
+
+def test_headline_cuts_the_end_at_a_word_but_never_the_status() -> None:
+    message = job_headline("Gig", by="Sam Taylor of the very long department of lighting")
+    text = headline(message, 70)
+    assert text == 'Job 15471 "Gig" (Acme): Provisional → Cancelled, by Sam Taylor of…'
+    assert len(text) <= 70
+
+
+@pytest.mark.parametrize("limit", [45, 50, 60])
+def test_headline_keeps_the_status_whatever_the_limit_allows(limit: int) -> None:
+    message = job_headline("Summer Tour 2026 ► Glasgow backline", company="Northern Lights")
+    text = headline(message, limit)
+    assert len(text) <= limit
+    assert "Provisional → Cancelled" in text
+
+
+def test_headline_of_a_hand_built_message_is_cut_at_a_word() -> None:
+    assert headline(Message(summary="Custom fields changed on the job"), 20) == "Custom fields…"
+
+
+def test_detailed_headline_shows_the_values_of_a_few_changes() -> None:
+    message = job_headline("Gig", detail="yes")
+    assert headline(message, 200).endswith("by Sam Taylor (also Qty)")
+    assert headline(message, 200, detailed=True).endswith("by Sam Taylor (also Qty 4 → 2)")
 
 
 @pytest.mark.parametrize(
@@ -162,22 +220,74 @@ def test_slack_payload_text_cannot_inject_mentions_or_links(needle: str) -> None
         assert needle not in text
 
 
-def test_slack_only_markup_is_our_own_link() -> None:
+def test_slack_payload_text_makes_no_markup_at_all() -> None:
     payload = format_slack(hostile_message())
     markup = [m for text in strings(payload) for m in re.findall(r"<[^>]*>", text)]
-    assert markup == [f"<{LINK}|{mrkdwn_escape(HOSTILE)}>"]
+    assert markup == []
 
 
-def test_slack_blocks_have_summary_facts_changes_and_link() -> None:
+def test_slack_blocks_have_header_facts_changes_byline_and_button() -> None:
     message = Message(summary="Job 1: Provisional → Booked", facts=(Fact("Client", "Acme"),),
                       changes=(ChangeRow("Status", "Provisional", "Booked"),),
-                      link=LINK, link_label="Open job 1")
+                      link=LINK, link_label="Open job 1 in HireHop", actor="Sam Taylor",
+                      when="Tue 12 May 2026, 14:04 BST")
     blocks = format_slack(message)["blocks"]
-    assert [b["type"] for b in blocks] == ["section", "section", "section", "context"]
-    assert blocks[0]["text"]["text"] == "*Job 1: Provisional → Booked*"
-    assert blocks[1]["fields"] == [{"type": "mrkdwn", "text": "*Client*\nAcme"}]
-    assert blocks[2]["text"]["text"] == "• Status: Provisional → Booked"
-    assert blocks[3]["elements"][0]["text"] == f"<{LINK}|Open job 1>"
+    assert blocks == [
+        {"type": "header", "text": {"type": "plain_text", "text": "Job 1: Provisional → Booked",
+                                    "emoji": False}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": "*Client*\nAcme", "verbatim": True}]},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True,
+                                     "text": "*What changed*\n• *Status*: Provisional → Booked"}},
+        {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": "Sam Taylor · Tue 12 May 2026, 14:04 BST", "verbatim": True}]},
+        {"type": "actions", "elements": [{
+            "type": "button", "action_id": "open_in_hirehop", "url": LINK,
+            "text": {"type": "plain_text", "text": "Open job 1 in HireHop", "emoji": False}}]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("*bold* _it_ ~s~ `code`", "∗bold∗ ＿it＿ ∼s∼ ˋcodeˋ"),
+     ("po_number A*B x~y a`b", "po_number A*B x~y a`b"),  # inside a word Slack never styles
+     ("*", "∗"), ("Tom & <Jerry>", "Tom &amp; &lt;Jerry&gt;"), ("_x", "＿x"), ("x_", "x＿")],
+)
+def test_slack_escape_defuses_markup_at_word_edges(text: str, expected: str) -> None:
+    assert slack_escape(text) == expected
+
+
+def test_slack_mrkdwn_text_cannot_style() -> None:
+    hostile = "*bold* _it_ ~strike~ `code` ```block```"
+    message = Message(summary=f"Job 1 {hostile}", facts=(Fact("Client", hostile),),
+                      notes=(hostile,), changes=(ChangeRow("Venue", hostile, hostile),),
+                      actor=hostile, when="Tue")
+    payload = format_slack(message)
+    mrkdwn = [payload["text"]] + [
+        obj["text"] for block in payload["blocks"]
+        for obj in [block.get("text", {}), *block.get("fields", []), *block.get("elements", [])]
+        if obj.get("type") == "mrkdwn"]
+    for text in mrkdwn:
+        assert not re.search(r"(^|\W)[*_~`]\S", text.replace("*What changed*", "")
+                             .replace("*Client*", "").replace("*Venue*", "")), text
+
+
+def test_slack_header_is_plain_text_within_150_characters() -> None:
+    header = format_slack(job_headline(("Summer Tour " * 30).strip()))["blocks"][0]
+    assert header["type"] == "header" and header["text"]["type"] == "plain_text"
+    assert len(header["text"]["text"]) <= SLACK_HEADER_LIMIT
+    assert header["text"]["text"].endswith("Tour…\" (Acme): Provisional → Cancelled, by Sam Taylor")
+
+
+def test_slack_button_label_is_cut_to_75_characters() -> None:
+    payload = format_slack(Message(summary="s", link=LINK, link_label="L" * 100))
+    button = payload["blocks"][-1]["elements"][0]
+    assert len(button["text"]["text"]) == 75 and button["url"] == LINK
+
+
+def test_slack_has_no_button_for_an_over_long_url() -> None:
+    payload = format_slack(Message(summary="s", link="https://x.example/" + "a" * 3000))
+    assert [b["type"] for b in payload["blocks"]] == ["header"]
 
 
 def test_slack_summary_is_one_line() -> None:
@@ -212,8 +322,7 @@ def test_slack_keeps_at_most_ten_fields() -> None:
 @pytest.mark.parametrize("count", [600, 601, 999, 1000])
 def test_slack_truncation_never_splits_an_entity(count: int) -> None:
     payload = format_slack(Message(summary="&" * count, notes=("<" * count,)))
-    for text in (payload["text"], payload["blocks"][0]["text"]["text"],
-                 payload["blocks"][1]["text"]["text"]):
+    for text in (payload["text"], payload["blocks"][1]["text"]["text"]):
         assert not re.search(r"&(?!amp;|lt;|gt;)", text), text[-12:]
 
 
@@ -227,9 +336,16 @@ def test_telegram_summary_bold_details_and_link() -> None:
     payload = format_telegram(message)
     assert payload["parse_mode"] == "HTML"
     assert payload["text"] == (
-        "<b>Job 1 &lt;b&gt;: Booked</b>\n\nClient: Tom &amp; Jerry\n"
-        "Status: Provisional → Booked\n\n"
+        "<b>Job 1 &lt;b&gt;: Booked</b>\n\n<b>Client:</b> Tom &amp; Jerry\n\n"
+        "<b>What changed</b>\n• <b>Status</b>: Provisional → Booked\n\n"
         f'<a href="{LINK}">Open job 1</a>')
+
+
+def test_telegram_shows_who_and_when_in_italics() -> None:
+    payload = format_telegram(Message(summary="Job 1: Booked", actor="Sam & Co", when="Tue",
+                                      link=LINK, link_label="Open job 1"))
+    assert payload["text"] == (
+        f'<b>Job 1: Booked</b>\n\n<i>Sam &amp; Co · Tue</i>\n<a href="{LINK}">Open job 1</a>')
 
 
 def test_telegram_escapes_every_payload_text() -> None:
@@ -250,8 +366,8 @@ def test_telegram_long_name_in_a_fact_is_cut_visibly() -> None:
     message = Message(summary="Job 1", facts=(Fact("Job name", "N" * 5000),), link=LINK,
                       link_label="Open job 1")
     text, _ = visible(format_telegram(message)["text"])
-    assert len(text) == TELEGRAM_LIMIT
-    assert text.endswith(ELLIPSIS)
+    assert TELEGRAM_LIMIT - 20 <= len(text) <= TELEGRAM_LIMIT
+    assert f"N{ELLIPSIS}\n\nOpen job 1" in text
 
 
 def test_telegram_short_message_is_not_cut() -> None:
@@ -320,3 +436,59 @@ def test_console_prints_the_summary_on_one_line() -> None:
 def test_console_cuts_a_huge_summary() -> None:
     text = format_console(long_message())["text"]
     assert len(text) <= 1000 and text.endswith(ELLIPSIS)
+
+
+# --- control and bidi characters ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("\x1b[31mred\x1b[0m", "red"), ("a\x1b]0;title\x07b", "ab"), ("a\x1b]8;;http://x\x1b\\b", "ab"),
+     ("bell\x07", "bell"), ("\u202eevil\u202c", "evil"), ("\u2066a\u2069", "a"), ("a\x9b2Jb", "ab"),
+     ("nul\x00", "nul"), ("del\x7f", "del"), ("line\nbreak\ttab", "line\nbreak\ttab"),
+     ("£ ► é 😀 Ж", "£ ► é 😀 Ж"), ("\ue000mark", "mark")],
+)
+def test_clean_text_removes_escapes_controls_and_bidi(text: str, expected: str) -> None:
+    assert clean_text(text) == expected
+
+
+@pytest.mark.parametrize("fmt", list(FORMATTERS.values()))
+def test_no_formatter_lets_a_control_character_through(fmt: Any) -> None:
+    bad = "\x1b[2J\u202e\x07\x9b"
+    message = Message(summary=f"Job 1 {bad}", facts=(Fact(f"L{bad}", f"v{bad}"),), notes=(bad,),
+                      changes=(ChangeRow(f"F{bad}", f"a{bad}", f"b{bad}"),), link=LINK,
+                      link_label=f"Open{bad}", actor=f"Sam{bad}", when="Tue")
+    for text in strings(fmt(message)):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
+
+
+def test_escape_unsafe_shows_what_was_sent() -> None:
+    assert escape_unsafe("a\x1b[31m\u202eb\r\nc") == "a\\x1b[31m\\u202eb\\r\nc"
+    assert escape_unsafe("a\x1b\u202e", as_json=True) == "a\\u001b\\u202e"
+    assert escape_unsafe("plain £") == "plain £"
+
+
+# --- long change lists -------------------------------------------------------------------
+
+
+def many_changes(n: int) -> Message:
+    rest = (ChangeRow(f"Field {i}", str(i), str(i + 1)) for i in range(n - 1))
+    return Message(summary="Job 1: Booked → Cancelled",
+                   changes=(ChangeRow("Status", "Booked", "Cancelled"), *rest))
+
+
+def test_long_change_lists_end_with_how_many_more_in_every_channel() -> None:
+    message = many_changes(40)
+    slack = format_slack(message)["blocks"][1]["text"]["text"]
+    assert slack.startswith("*What changed*\n• *Status*: Booked → Cancelled\n• *Field 0*: 0 → 1")
+    assert slack.endswith("• *Field 8*: 8 → 9\n…and 30 more")
+    telegram, _ = visible(format_telegram(message)["text"])
+    assert telegram.endswith("• Field 8: 8 → 9\n…and 30 more")
+    email = format_email(message)
+    assert email["text"].endswith("  Field 23: 23 → 24\n  …and 15 more\n")
+    assert "<p>…and 15 more</p>" in email["html"]
+
+
+def test_a_short_change_list_has_no_more_line() -> None:
+    telegram, _ = visible(format_telegram(many_changes(3))["text"])
+    assert telegram.endswith("• Field 1: 1 → 2") and "more" not in telegram

@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from notifybot.describing import describe
 from notifybot.errors import ConfigError
 from notifybot.events import Event, parse_event
 from notifybot.formatting import format_email, format_slack, format_telegram
 from notifybot.messages import ChangeRow, Fact
+from notifybot.money import MoneyFormat
 from notifybot.rendering import SHIPPED_TEMPLATES, Renderer, check_templates, field_label
 from notifybot.statuses import StatusLabels
 
@@ -42,15 +44,15 @@ def facts(event: Event, r: Renderer | None = None) -> dict[str, str]:
          'Job 15471 "Summer Tour 2026 ► Glasgow backline" (Northern Lights Touring Ltd): '
          "Provisional → Booked, by Sam Taylor"),
         ("invoice.status.updated.constructed",
-         "Invoice OT-INV-12245 status: Draft → Approved by Sam Taylor"),
+         "Invoice OT-INV-12245: Draft → Approved (by Sam Taylor) · 1,008.00"),
         ("job.created.constructed",
          'New Job 15502 "Corporate AV – Café launch" (Bean & Leaf Cafés) as Enquiry, '
          "created by Priya Shah"),
         ("job.updated.constructed",
          'Job 15471 "Summer Tour 2026 ► Glasgow backline + PA" (Northern Lights Touring Ltd) '
-         "updated by Sam Taylor: Job name, Ends changed"),
+         "updated by Sam Taylor: Job name, Ends"),
         ("invoice.status.updated",
-         "Invoice (no number) status: changed by John Smith"),
+         "Invoice (no number) updated by John Smith: Field name"),
     ],
 )
 def test_each_sample_renders_its_summary(name: str, summary: str) -> None:
@@ -61,7 +63,6 @@ def test_job_status_sample_details() -> None:
     event = sample("job.status.updated.constructed")
     assert facts(event) == {
         "Client": "Alex Morgan",
-        "Company": "Northern Lights Touring Ltd",
         "Client ref": "PO-4471",
         "Venue": "Barrowland Ballroom",
         "Out": "Wed 10 Jun 2026, 09:00",
@@ -69,7 +70,6 @@ def test_job_status_sample_details() -> None:
         "Ends": "Sun 14 Jun 2026, 22:00",
         "Returns": "Mon 15 Jun 2026, 10:00",
         "Manager": "Sam Taylor",
-        "When": "Tue 12 May 2026, 14:04 BST",
     }
 
 
@@ -123,30 +123,33 @@ def test_unknown_event_renders_generically_listing_what_changed() -> None:
         "changes": {"EMAIL": {"from": "a@x", "to": "b@x"}, "PHONE_NUMBER": {"from": "1", "to": "2"}},
     })
     message = renderer().render(event)
-    assert message.summary == "HireHop contact.updated for c77 by Jo Reid: Email, Phone number changed"
+    assert message.summary == "Contact Dana Lee updated by Jo Reid: Email, Phone number"
     assert message.changes == (ChangeRow("Email", "a@x", "b@x"), ChangeRow("Phone number", "1", "2"))
-    assert facts(event)["Event"] == "contact.updated"
-    assert facts(event)["Name"] == "Dana Lee"
+    assert facts(event) == {}, "the name is in the summary; the id is not shown"
 
 
 def test_unknown_event_without_anything_still_renders() -> None:
     message = renderer().render(parse_event({}))
-    assert message.summary == "HireHop unknown by someone"
+    assert message.summary == "HireHop event received by HireHop"
     assert message.changes == ()
 
 
 def test_unknown_event_with_a_job_names_it() -> None:
     event = parse_event({"event": "job.deleted", "job": "15471", "user_email": "sam@x"})
-    assert renderer().render(event).summary == "HireHop job.deleted on job 15471 by sam@x"
+    assert renderer().render(event).summary == "Job 15471 deleted by sam@x"
 
 
 @pytest.mark.parametrize(
     ("name", "changes", "expected"),
     [
-        ("job.status.updated", {"STATUS": {"from": "2", "to": "14"}}, "Booked → status 14"),
-        ("job.status.updated", {"STATUS": {"from": 14.0, "to": 2}}, "status 14 → Booked"),
-        ("invoice.status.updated", {"STATUS": {"from": "2", "to": "1"}}, "Approved → status 1"),
-        ("invoice.status.updated", {"STATUS": {"from": "3", "to": "5"}}, "Paid → status 5"),
+        ("job.status.updated", {"STATUS": {"from": "2", "to": "14"}},
+         "Booked → Unknown status (14)"),
+        ("job.status.updated", {"STATUS": {"from": 14.0, "to": 2}},
+         "Unknown status (14) → Booked"),
+        ("invoice.status.updated", {"STATUS": {"from": "2", "to": "1"}},
+         "Approved → Unknown status (1)"),
+        ("invoice.status.updated", {"STATUS": {"from": "3", "to": "5"}},
+         "Paid → Unknown status (5)"),
     ],
 )
 def test_unknown_status_code_renders_as_status_n(name: str, changes: dict[str, Any],
@@ -174,7 +177,7 @@ def test_label_overrides_show_in_summary_and_changes() -> None:
     invoice = r.render(sample("invoice.status.updated.constructed"))
     assert "Pencilled → Confirmed, by Sam Taylor" in job.summary
     assert job.changes == (ChangeRow("Status", "Pencilled", "Confirmed"),)
-    assert "Draft → Signed off by Sam Taylor" in invoice.summary
+    assert "Draft → Signed off (by Sam Taylor)" in invoice.summary
 
 
 @pytest.mark.parametrize(
@@ -188,7 +191,7 @@ def test_label_overrides_show_in_summary_and_changes() -> None:
 )
 def test_event_time_is_shown_in_the_configured_zone(zone: str, when: str) -> None:
     r = renderer(timezone=ZoneInfo(zone))
-    assert facts(sample("job.status.updated.constructed"), r)["When"] == when
+    assert r.render(sample("job.status.updated.constructed")).when == when
 
 
 def test_local_job_dates_are_not_shifted_by_the_zone() -> None:
@@ -198,7 +201,7 @@ def test_local_job_dates_are_not_shifted_by_the_zone() -> None:
 
 def test_winter_time_is_gmt() -> None:
     event = sample("job.status.updated.constructed", time="2026-01-12 13:04:17")
-    assert facts(event)["When"] == "Mon 12 Jan 2026, 13:04 GMT"
+    assert renderer().render(event).when == "Mon 12 Jan 2026, 13:04 GMT"
 
 
 @pytest.mark.parametrize(
@@ -232,7 +235,7 @@ def test_user_template_can_extend_the_shipped_default(tmp_path: Path) -> None:
         encoding="utf-8")
     message = renderer(user_templates=tmp_path).render(sample("job.created.constructed"))
     assert message.summary == "New job 15502 for Bean & Leaf Cafés"
-    assert {f.label for f in message.facts} >= {"Event", "When"}
+    assert {f.label for f in message.facts} >= {"Company", "Client", "Out", "Returns"}
 
 
 def test_user_template_inherits_the_blocks_it_does_not_override(tmp_path: Path) -> None:
@@ -240,7 +243,8 @@ def test_user_template_inherits_the_blocks_it_does_not_override(tmp_path: Path) 
         '{% extends "default.j2" %}\n{% block details %}Depot: {{ data.DEPOT }}\n{% endblock %}\n',
         encoding="utf-8")
     message = renderer(user_templates=tmp_path).render(sample("job.created.constructed"))
-    assert message.summary == "HireHop job.created on job 15502 by Priya Shah"
+    assert message.summary == (
+        'Job Corporate AV – Café launch (job 15502) created by Priya Shah')
     assert message.facts == (Fact("Depot", "2"),)
 
 
@@ -358,3 +362,115 @@ def test_check_templates_reports_syntax_errors_with_file_and_line(tmp_path: Path
         check_templates(renderer(user_templates=tmp_path), [])
     assert caught.value.where is not None and caught.value.where.endswith("broken.j2")
     assert caught.value.key == "line 3"
+
+
+# --- generic events, families, money, values ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "template"),
+    [("job.status.updated", "job.status.updated.j2"), ("job.deleted", "job.j2"),
+     ("invoice.created", "invoice.j2"), ("invoice.status.updated", "invoice.status.updated.j2"),
+     ("contact.person.updated", "contact.person.j2"), ("contact.company.x.y", "contact.company.j2"),
+     ("payment.created", "payment.j2"), ("stock.item.updated", "default.j2"),
+     ("unknown", "default.j2"), ("_job", "default.j2")],
+)
+def test_an_event_uses_its_own_then_its_familys_template(event: str, template: str) -> None:
+    assert renderer().template_for(event) == template
+
+
+@pytest.mark.parametrize(
+    ("event", "entity", "action"),
+    [("contact.person.updated", "Contact", "updated"), ("contact.company.created", "Company", "created"),
+     ("payment.created", "Payment", "created"), ("stock.item.updated", "Stock item", "updated"),
+     ("purchase_order.status.updated", "Purchase order", "updated"),
+     ("job.archive", "Job", "archive event"), ("ping", "Ping", "received"),
+     ("unknown", "HireHop event", "received")],
+)
+def test_entity_and_action_come_from_the_event_name(event: str, entity: str, action: str) -> None:
+    assert describe(event) == (entity, action)
+
+
+@pytest.mark.parametrize(
+    ("data", "summary"),
+    [({"ID": 5, "NAME": "Alex Morgan", "TITLE": "Mr"}, "Thing Alex Morgan updated by Jo"),
+     ({"ID": 5, "FIRST_NAME": "Alex", "LAST_NAME": "Morgan"}, "Thing Alex Morgan updated by Jo"),
+     ({"ID": 5, "TITLE": "Shure SM58"}, "Thing Shure SM58 updated by Jo"),
+     ({"ID": 5, "COMPANY": "Acme"}, "Thing Acme updated by Jo"),
+     ({"ID": 5, "NUMBER": "PO-7"}, "Thing PO-7 updated by Jo"),
+     ({"ID": 5}, "Thing 5 updated by Jo"), ({}, "Thing updated by Jo")],
+)
+def test_a_generic_event_is_called_by_its_best_name(data: dict[str, Any], summary: str) -> None:
+    event = parse_event({"event": "thing.updated", "user_name": "Jo", "data": data})
+    assert renderer().render(event).summary == summary
+
+
+@pytest.mark.parametrize(
+    ("who", "by"),
+    [({"user_name": "Sam", "user_email": "s@x"}, "Sam"), ({"user_email": "s@x"}, "s@x"),
+     ({"user_name": "", "user_email": ""}, "HireHop"), ({"user_name": None}, "HireHop")],
+)
+def test_who_did_it(who: dict[str, Any], by: str) -> None:
+    message = renderer().render(parse_event({"event": "thing.updated", **who}))
+    assert message.summary.endswith(f"by {by}") and message.actor == by
+
+
+def test_generic_facts_are_the_main_fields_in_words_capped() -> None:
+    data = {"ID": 9, "NAME": "Dana", "CLIENT_ID": 4, "kind": 1, "CURRENCY": {"CODE": "EUR"},
+            "EMAIL": "d@x", "ACTIVE": True, "TAGS": ["a", "b"], "ITEMS": [{"x": 1}],
+            "ADDRESS": {"LINE1": "1 Road"}, "BLANK": "", "WHEN": "0000-00-00 00:00:00",
+            "CUSTOM_FIELDS": {"vip": {"value": "yes"}}, "BALANCE": "-12.5",
+            **{f"EXTRA_{i}": i for i in range(10)}}
+    event = parse_event({"event": "thing.updated", "data": data,
+                         "changes": {"EMAIL": {"from": "c@x", "to": "d@x"}}})
+    assert renderer().render(event).facts == (
+        Fact("Active", "Yes"), Fact("Tags", "a, b"), Fact("Vip", "yes"), Fact("Balance", "-€12.50"),
+        Fact("Extra 0", "0"), Fact("Extra 1", "1"), Fact("Extra 2", "2"), Fact("Extra 3", "3"))
+
+
+def test_money_in_changes_uses_the_configured_currency() -> None:
+    r = Renderer(labels=StatusLabels(), timezone=LONDON, base_url="https://myhirehop.com",
+                 money=MoneyFormat("GBP"))
+    event = parse_event({"event": "job.updated", "job": 1,
+                         "changes": {"MONEY": {"from": "11250.00", "to": 12500}}})
+    assert r.render(event).changes == (ChangeRow("Money", "£11,250.00", "£12,500.00"),)
+
+
+def test_a_status_change_comes_first_among_the_changes() -> None:
+    event = parse_event({"event": "job.updated", "job": 1, "user_name": "Sam",
+                         "changes": {"VENUE": {"from": "A", "to": "B"},
+                                     "STATUS": {"from": 2, "to": 9}}})
+    message = renderer().render(event)
+    assert message.changes[0] == ChangeRow("Status", "Booked", "Cancelled")
+    assert message.summary == "Job 1: Booked → Cancelled, by Sam (also Venue)"
+
+
+def test_custom_field_changes_are_one_row_per_field() -> None:
+    event = parse_event({"event": "job.updated", "job": 1, "changes": {"CUSTOM_FIELDS": {
+        "from": {"po_number": {"value": ""}, "crew": {"value": "4"}},
+        "to": '{"po_number": {"value": "PO-9"}, "crew": {"value": "4"}}'}}})
+    assert renderer().render(event).changes == (ChangeRow("PO number", "—", "PO-9"),)
+
+
+def test_unchanged_values_are_not_listed_as_changes() -> None:
+    event = parse_event({"event": "job.updated", "job": 1,
+                         "changes": {"QTY": {"from": "2", "to": 2.0}, "X": {"from": 1, "to": 2}}})
+    assert renderer().render(event).changes == (ChangeRow("X", "1", "2"),)
+
+
+def test_payload_cannot_forge_headline_marks() -> None:
+    event = parse_event({"event": "thing.updated", "user_name": "\ue000key\ue001Paid\ue002",
+                         "data": {"NAME": "\ue000name\ue001x"}})
+    message = renderer().render(event)
+    assert message.summary == "Thing namex updated by keyPaid"
+    assert [p.role for p in message.headline] == ["", "name", ""]
+
+
+def test_control_and_bidi_characters_never_reach_a_message() -> None:
+    event = parse_event({"event": "job.updated", "job": 1, "user_name": "Eve\u202e\x1b[2J",
+                         "data": {"JOB_NAME": "Gig\x07\x1b]0;x\x07", "CLIENT": "A\u2066B"},
+                         "changes": {"VENUE\x00": {"from": "\x07A", "to": "B\x1b[31m"}}})
+    message = renderer().render(event)
+    assert message.summary == 'Job 1 "Gig" (AB) updated by Eve: Venue'
+    assert message.actor == "Eve"
+    assert message.changes == (ChangeRow("Venue", "A", "B"),)

@@ -41,7 +41,8 @@ def test_default_invoice_labels_have_no_code_one() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(2, "Booked"), ("2", "Booked"), (2.0, "Booked"), (14, "status 14"), ("14", "status 14"),
+    [(2, "Booked"), ("2", "Booked"), (2.0, "Booked"), (14, "Unknown status (14)"),
+     ("14", "Unknown status (14)"),
      ("Booked", "Booked"), (None, "")],
 )
 def test_job_label(value: object, expected: str) -> None:
@@ -50,7 +51,7 @@ def test_job_label(value: object, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, "Draft"), ("2", "Approved"), (3, "Paid"), (1, "status 1"), (4, "status 4")],
+    [(0, "Draft"), ("2", "Approved"), (3, "Paid"), (1, "Unknown status (1)"), (4, "Unknown status (4)")],
 )
 def test_invoice_label(value: object, expected: str) -> None:
     assert StatusLabels().invoice.label(value) == expected
@@ -102,4 +103,4 @@ def test_for_event_picks_the_table_by_entity(event: str, expected: str | None) -
 
 
 def test_empty_table_labels_every_code_generically() -> None:
-    assert StatusTable().label(2) == "status 2"
+    assert StatusTable().label(2) == "Unknown status (2)"
