@@ -1,5 +1,5 @@
 """``notifybot`` on the command line: serve, check, preview, send-test, deliveries, replay,
-subscribe, unsubscribe, subscriptions."""
+subscribe, unsubscribe, subscriptions, silence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import commands
+from . import commands, silence_commands
 from .errors import NotifybotError
 
 DEFAULT_CONFIG = os.environ.get("NOTIFYBOT_CONFIG", "subscriptions.toml")
@@ -91,5 +91,6 @@ def parser() -> argparse.ArgumentParser:
     subscriptions = command("subscriptions", commands.subscriptions,
                             "list who hears what: every channel's subscriptions")
     subscriptions.add_argument("channel", nargs="?", help="only this channel")
+    silence_commands.add_parser(sub, DEFAULT_CONFIG)
     return top
 
