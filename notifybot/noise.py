@@ -52,13 +52,17 @@ class Decision:
 
 def decide(channel: ChannelConfig, sub: Subscription, event: Event, *, thread_key: str | None,
            now: float, tz: ZoneInfo, silences: Sequence[CompiledSilence],
-           labels: StatusLabels) -> Decision:
-    """The treatment of one matched message at ``now``."""
+           labels: StatusLabels, received_at: float | None = None) -> Decision:
+    """The treatment of one matched message routed at ``now``.
+
+    A digest window is chosen by ``received_at`` (when the event was accepted), so an
+    event routed late, after a restart, still belongs to the window it came in.
+    """
     silence = muting(silences, channel.name, event, labels, now)
     if silence is not None:
         return Decision(Treatment.SILENCED, silence=silence, reason=silence_note(silence, tz))
     if sub.digest is not None:
-        start, end = digest_window(sub.digest, now, tz)
+        start, end = digest_window(sub.digest, now if received_at is None else received_at, tz)
         send_at = _open_at(channel, end, tz)
         return Decision(Treatment.DIGESTED, send_at, f"digest:{channel.name}:{sub.id}:{start:.0f}",
                         reason=f"digest of {_clock(start, tz)}-{_clock(end, tz)}, sent at "

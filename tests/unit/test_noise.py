@@ -72,6 +72,10 @@ def test_a_digest_gathers_by_window_and_is_sent_at_its_end() -> None:
     later = decided(sub=replace(SUB, digest=Digest(at=(time(17, 30),))),
                     now=local("2026-11-30 17:29:59"))
     assert later.gather == decision.gather
+    late = decide(OPS, replace(SUB, digest=Digest(at=(time(17, 30),))), EVENT, thread_key=None,
+                  now=local("2026-11-30 17:31"), received_at=local("2026-11-30 17:29"), tz=LONDON,
+                  silences=(), labels=LABELS)
+    assert late.gather == decision.gather  # routed after a restart: still its own window
 
 
 def test_a_digest_ending_at_night_waits_for_the_opening() -> None:
