@@ -18,7 +18,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from .events import Event
+from .matching import Digest
 from .messages import ChangeRow, Fact, Message
+from .schedule import digest_window
 
 STATUS_FIELD = "Status"  # the change row the renderer makes of a STATUS change
 DIGEST_LINES = 40  # lines listed in one digest; the rest are counted
@@ -133,3 +135,18 @@ def _since(start: float, end: float, tz: ZoneInfo) -> str:
     """``16:30`` for a window within a day, ``Mon 30 Nov, 17:30`` for a longer one."""
     begins = datetime.fromtimestamp(start, tz)
     return f"{begins:%H:%M}" if end - start <= 86400 else f"{begins:%a %d %b, %H:%M}"
+
+
+def gathered(gather: str, items: Sequence[Rendered], digest_of: Digest | None,
+             tz: ZoneInfo) -> Message:
+    """The message of a gathering delivery, from its gather key and its events in order.
+
+    ``digest:{channel}:{subscription}:{window start}`` makes a digest of that window
+    (its end read from the subscription's ``digest``); any other key (``fold:…``) a fold.
+    """
+    kind, _, rest = gather.partition(":")
+    if kind != "digest":
+        return fold(items)
+    start = float(rest.rpartition(":")[2])
+    end = digest_window(digest_of, start, tz)[1] if digest_of is not None else start + 86400
+    return digest(items, start, end, tz)

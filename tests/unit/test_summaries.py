@@ -10,9 +10,10 @@ import pytest
 
 from notifybot.events import parse_event
 from notifybot.formatting import FORMATTERS
+from notifybot.matching import Digest
 from notifybot.rendering import Renderer
 from notifybot.statuses import StatusLabels
-from notifybot.summaries import DIGEST_LINES, Rendered, digest, fold
+from notifybot.summaries import DIGEST_LINES, Rendered, digest, fold, gathered
 
 LONDON = ZoneInfo("Europe/London")
 RENDERER = Renderer(labels=StatusLabels(), timezone=LONDON, base_url="https://myhirehop.com")
@@ -114,3 +115,13 @@ def test_unknown_events_are_digested_by_name() -> None:
     assert message.summary == "2 × contact.created since 16:00"
     with pytest.raises(ValueError, match="empty window"):
         digest([], 0, 1, LONDON)
+
+
+def test_a_gathering_delivery_renders_as_its_key_says() -> None:
+    start = local("2026-12-01 16:00")
+    paid = [invoice_paid(1, 1), invoice_paid(2, 2)]
+    hourly = gathered(f"digest:accounts:s1:{start:.0f}", paid, Digest(every=3600), LONDON)
+    assert hourly.summary == "2 invoices paid since 16:00"
+    burst = [job_change(7, {"VENUE": {"from": "A", "to": "B"}}),
+             job_change(7, {"VENUE": {"from": "B", "to": "C"}})]
+    assert gathered("fold:ops:s1:42:7", burst, None, LONDON) == fold(burst)
