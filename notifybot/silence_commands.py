@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import editing
@@ -27,26 +27,6 @@ from .output import table
 from .silences import Silence, describe_silence, new_silence
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
-
-
-class SilenceStore(Protocol):
-    """What these commands need of the store (both backends provide it)."""
-
-    async def migrate(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def add_silence(self, silence: Silence) -> int:
-        """Store a new silence (its ``id`` is ignored); returns the id it was given."""
-        ...
-
-    async def list_silences(self, now: float, *, expired: bool = False) -> list[Silence]:
-        """Silences not expired at ``now`` (all with ``expired``), oldest first."""
-        ...
-
-    async def expire_silence(self, silence_id: int, now: float) -> bool:
-        """End a silence at ``now``; False if there is no such silence or it has ended."""
-        ...
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], config_default: str) -> None:
@@ -88,7 +68,7 @@ async def silence_add(args: argparse.Namespace) -> int:
         editing.assignments(args.unless, "--unless"),
         duration=parse_duration(args.duration, key="--for", minimum=1), comment=args.comment,
         created_by=os_user(), now=now, channels=config.channels, labels=config.hirehop.labels)
-    store: SilenceStore = existing_store(config)
+    store = existing_store(config)
     try:
         await store.migrate()
         silence_id = await store.add_silence(draft)
@@ -103,7 +83,7 @@ async def silence_add(args: argparse.Namespace) -> int:
 async def silence_list(args: argparse.Namespace) -> int:
     config = storage_config(args)
     now = time.time()
-    store: SilenceStore = existing_store(config)
+    store = existing_store(config)
     try:
         await store.migrate()
         found = await store.list_silences(now, expired=args.all)
@@ -122,7 +102,7 @@ async def silence_list(args: argparse.Namespace) -> int:
 
 async def silence_expire(args: argparse.Namespace) -> int:
     config = storage_config(args)
-    store: SilenceStore = existing_store(config)
+    store = existing_store(config)
     try:
         await store.migrate()
         ended = await store.expire_silence(args.silence_id, time.time())
