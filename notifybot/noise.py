@@ -14,19 +14,21 @@ opening too, so a night's updates fold into one morning message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from .config import ChannelConfig
+from .config import ChannelConfig, Config
 from .durations import format_duration
 from .events import Event
 from .matching import Subscription
 from .schedule import describe_hours, digest_window, next_opening
 from .silences import CompiledSilence, Silence, muting
 from .statuses import StatusLabels
+from .store.base import DeliveryKind, DeliveryStatus, NewDelivery
+from .threads import thread_key as job_thread
 
 
 class Treatment(StrEnum):
@@ -97,3 +99,53 @@ def _open_at(channel: ChannelConfig, at: float, tz: ZoneInfo) -> float:
 
 def _clock(epoch: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch, tz).strftime("%a %d %b %H:%M:%S %Z")
+
+
+def apply(deliveries: Sequence[NewDelivery], event: Event, config: Config, *, now: float,
+          received_at: float, silences: Sequence[CompiledSilence]) -> list[NewDelivery]:
+    """Each planned delivery as noise control makes it (:func:`treatment_of` says how).
+
+    A silenced one keeps its rendered payload (a replay sends it); a gathered one
+    has an empty payload, rendered when sent from all the events it gathered. A
+    delivery born dead (a template error) is left as it is: it needs fixing, not quiet.
+    """
+    subs: Mapping[tuple[str, str], Subscription] = {
+        (sub.channel, sub.id): sub for sub in config.index.all}
+    tz, labels = config.server.timezone, config.hirehop.labels
+    result = []
+    for new in deliveries:
+        sub = subs.get((new.channel, new.subscription))
+        channel = config.channels.get(new.channel)
+        if new.error is not None or new.kind is not DeliveryKind.MESSAGE or sub is None \
+                or channel is None:
+            result.append(new)
+            continue
+        decision = decide(channel, sub, event, thread_key=job_thread(event), now=now, tz=tz,
+                          silences=silences, labels=labels, received_at=received_at)
+        result.append(_treated(new, decision))
+    return result
+
+
+def _treated(new: NewDelivery, decision: Decision) -> NewDelivery:
+    note = decision.reason or None
+    match decision.treatment:
+        case Treatment.SILENCED:
+            return replace(new, status=DeliveryStatus.SILENCED, note=note)
+        case Treatment.HELD:
+            return replace(new, not_before=decision.not_before, note=note)
+        case Treatment.FOLDED:
+            return replace(new, payload={}, gather=decision.gather, not_before=decision.not_before,
+                           note=note)
+        case Treatment.DIGESTED:  # many jobs: no thread, no root to update
+            return replace(new, payload={}, gather=decision.gather, not_before=decision.not_before,
+                           note=note, thread_key=None, update=None, broadcast=False)
+    return new
+
+
+def treatment_of(new: NewDelivery) -> Treatment:
+    """What noise control did to a delivery :func:`apply` returned (for the metrics)."""
+    if new.status is DeliveryStatus.SILENCED:
+        return Treatment.SILENCED
+    if new.gather is not None:
+        return Treatment.DIGESTED if new.gather.startswith("digest:") else Treatment.FOLDED
+    return Treatment.HELD if new.not_before is not None else Treatment.NOW
