@@ -9,8 +9,6 @@ instant: :meth:`~notifybot.silences.CompiledSilence.mutes` checks the time.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Protocol
 
 from .errors import ConfigError
@@ -29,25 +27,26 @@ class SilenceReader(Protocol):
 class LiveSilences:
     """Silences not yet expired, compiled with the running status labels."""
 
-    def __init__(self, store: SilenceReader, *, ttl: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: SilenceReader, *, ttl: float = 1.0) -> None:
         self.store = store
         self.ttl = ttl
-        self.monotonic = monotonic
         self._cached: tuple[CompiledSilence, ...] = ()
         self._read_at: float | None = None
         self._labels: StatusLabels | None = None
         self._warned: set[int] = set()
 
     async def current(self, now: float, labels: StatusLabels) -> tuple[CompiledSilence, ...]:
-        """The silences to check at ``now`` (epoch seconds); re-read when older than ``ttl``."""
-        fresh = (self._read_at is not None and self.monotonic() - self._read_at < self.ttl
+        """The silences to check at ``now`` (the pipeline's clock); re-read when older than ``ttl``.
+
+        A clock that went backwards makes the cache stale too.
+        """
+        fresh = (self._read_at is not None and 0 <= now - self._read_at < self.ttl
                  and labels is self._labels)
         if not fresh:
             found = await self.store.list_silences(now)
             compiled = (self._compile(silence, labels) for silence in found)
             self._cached = tuple(c for c in compiled if c is not None)
-            self._read_at, self._labels = self.monotonic(), labels
+            self._read_at, self._labels = now, labels
         return self._cached
 
     def forget(self) -> None:

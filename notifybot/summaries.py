@@ -47,8 +47,9 @@ def fold(items: Sequence[Rendered]) -> Message:
     for item in newest_first:
         changes += [c for c in item.message.changes if c not in changes]
     latest = newest_first[0].message
+    fields = ", ".join(dict.fromkeys(c.field for c in changes))  # named even on the console
     return Message(
-        summary=f"{headline.summary} ({len(items)} updates)",
+        summary=f"{headline.summary} ({len(items)} updates{': ' + fields if fields else ''})",
         facts=_merged_facts([i.message for i in newest_first]),
         notes=tuple(dict.fromkeys(n for i in newest_first for n in i.message.notes)),
         changes=tuple(changes),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from notifybot.silences import Silence
 from notifybot.store import Store
 
@@ -38,6 +40,7 @@ async def test_expiring_a_silence_ends_it_at_once_and_only_once(store: Store) ->
     assert not await store.expire_silence(silence_id + 99, NOW)  # no such silence
 
 
+@pytest.mark.postgres
 async def test_every_instance_sees_a_silence_made_by_another(pg_stores: PgStores) -> None:
     one, two = await pg_stores(), await pg_stores()
     silence_id = await one.add_silence(draft())
