@@ -61,8 +61,10 @@ def parser() -> argparse.ArgumentParser:
                         "send one test message to one channel (a fire drill)")
     send_test.add_argument("channel")
     deliveries = command("deliveries", commands.deliveries, "list deliveries, newest first")
-    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead", "failed"),
-                            help="failed: pending again after a failed attempt")
+    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead", "failed",
+                                                 "silenced"),
+                            help="failed: pending again after a failed attempt; silenced: muted "
+                                 "by a silence (replayable)")
     deliveries.add_argument("--event", type=int, help="only this event's deliveries")
     deliveries.add_argument("--limit", type=int, default=50)
     deliveries.add_argument("--json", action="store_true", help="one JSON object per line")
