@@ -1,9 +1,12 @@
 """The silences in force, as routing sees them: read from the database, cached briefly.
 
 Every instance reads the shared ``silences`` table, so a silence made or expired
-on the command line takes effect everywhere within ``ttl`` seconds (1 s), with
-no reload. A silence that reaches its own expiry stops muting at that very
-instant: :meth:`~notifybot.silences.CompiledSilence.mutes` checks the time.
+on the command line takes effect everywhere with no reload: by default the table
+is read once per routing batch (one indexed query, cheap beside the batch's
+commit), so an event routed after ``silence expire`` returns is not muted.
+``ttl`` can let a busy router reuse what it read for a moment. A silence that
+reaches its own expiry stops muting at that very instant:
+:meth:`~notifybot.silences.CompiledSilence.mutes` checks the time.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class SilenceReader(Protocol):
 class LiveSilences:
     """Silences not yet expired, compiled with the running status labels."""
 
-    def __init__(self, store: SilenceReader, *, ttl: float = 1.0) -> None:
+    def __init__(self, store: SilenceReader, *, ttl: float = 0.0) -> None:
         self.store = store
         self.ttl = ttl
         self._cached: tuple[CompiledSilence, ...] = ()
@@ -36,7 +39,7 @@ class LiveSilences:
         self._warned: set[int] = set()
 
     async def current(self, now: float, labels: StatusLabels) -> tuple[CompiledSilence, ...]:
-        """The silences to check at ``now`` (the pipeline's clock); re-read when older than ``ttl``.
+        """The silences to check at ``now`` (the pipeline's clock); re-read unless younger than ``ttl``.
 
         A clock that went backwards makes the cache stale too.
         """
@@ -48,10 +51,6 @@ class LiveSilences:
             self._cached = tuple(c for c in compiled if c is not None)
             self._read_at, self._labels = now, labels
         return self._cached
-
-    def forget(self) -> None:
-        """Read again at the next use (after a reload, or in a test that just made one)."""
-        self._read_at = None
 
     def _compile(self, silence: Silence, labels: StatusLabels) -> CompiledSilence | None:
         try:

@@ -125,7 +125,7 @@ class Pipeline:
         self.clock = clock
         self._wake = asyncio.Event()
         self._failed: set[int] = set()
-        self.silences = LiveSilences(store)  # read from the database, cached a second
+        self.silences = LiveSilences(store)  # read from the database once per routing batch
 
     async def receive(self, body: bytes, content_type: str,
                       headers: Mapping[str, str]) -> Received:

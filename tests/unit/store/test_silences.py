@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from notifybot.live_silences import LiveSilences
 from notifybot.silences import Silence
+from notifybot.statuses import StatusLabels
 from notifybot.store import Store
 
 from .conftest import PgStores
@@ -47,3 +49,25 @@ async def test_every_instance_sees_a_silence_made_by_another(pg_stores: PgStores
     assert [s.id for s in await two.list_silences(NOW)] == [silence_id]
     assert await two.expire_silence(silence_id, NOW + 1)
     assert await one.list_silences(NOW + 1) == []
+
+
+async def test_routing_reads_silences_afresh_and_skips_one_that_no_longer_compiles(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    prepared = StatusLabels.with_overrides(job={3: "Prepared"})
+    live = LiveSilences(store)
+    silence_id = await store.add_silence(draft(**{"changes.STATUS.to": "Prepared"}))
+    [found] = await live.current(NOW, prepared)
+    assert found.silence.id == silence_id
+    assert await live.current(NOW, StatusLabels()) == ()  # "Prepared" was renamed back
+    assert f"silence {silence_id} mutes nothing" in caplog.text
+    await store.expire_silence(silence_id, NOW + 1)
+    assert await live.current(NOW + 1, prepared) == ()  # at once, no cache in the way
+
+
+async def test_a_router_may_reuse_what_it_read_for_ttl_seconds(store: Store) -> None:
+    live, labels = LiveSilences(store, ttl=5), StatusLabels()
+    assert await live.current(NOW, labels) == ()
+    await store.add_silence(draft())
+    assert await live.current(NOW + 4, labels) == ()
+    assert len(await live.current(NOW + 4, StatusLabels())) == 1  # a reload's labels: read again
+    assert len(await live.current(NOW + 9, labels)) == 1
