@@ -88,7 +88,8 @@ def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer
                 payload, update = _threaded(event, renderer, sender, payload, message)
         except ConfigError as exc:
             payload, error = {}, f"template error: {exc}"
-        fingerprint = (sub.channel, repr(payload) if error is None else sub.id)
+        gathers = sub.digest is not None or sub.group_wait is not None  # its own message
+        fingerprint = (sub.channel, repr(payload) if error is None and not gathers else sub.id)
         if fingerprint in seen:
             continue  # two subscriptions of one channel would say the very same thing
         seen.add(fingerprint)

@@ -144,6 +144,8 @@ async def test_a_silence_mutes_one_channel_for_one_job_until_it_is_expired(
     [muted] = await node.store.list_deliveries(DeliveryStatus.SILENCED)
     assert (muted.channel, muted.event_id) == ("ops", 1)
     assert muted.note is not None and f"silence {silence_id} (sam: re-keying)" in muted.note
+    assert node.pipeline.metrics.registry.get_sample_value(
+        "notifybot_noise_total", {"channel": "ops", "treatment": "silenced"}) == 1
 
     assert await node.store.expire_silence(silence_id, clock())
     await node.post(job_update(15471, "VENUE", "Barrowland", "Hydro"))
@@ -190,6 +192,8 @@ async def test_outside_active_hours_messages_wait_and_go_in_order_when_the_windo
         await node.post(job_update(job, "VENUE", "A", "B"))
         clock.now += 1
     assert await node.drain() == 0
+    assert node.pipeline.metrics.registry.get_sample_value(
+        "notifybot_noise_total", {"channel": "ops", "treatment": "held"}) == 3
     [held, *_] = await node.store.list_deliveries()
     assert held.not_before == local("2026-12-01 08:00")
     assert held.note is not None and "held until Tue 01 Dec 08:00:00 GMT" in held.note
@@ -233,6 +237,8 @@ async def test_a_burst_of_one_job_becomes_one_message_naming_every_change(
     text = json.dumps(folded, ensure_ascii=False)
     assert "(3 updates: Out, Venue, Status)" in folded["text"] and "Booked" in folded["text"]
     assert all(f"{name}:" in text for name in ("Out", "Venue", "Status"))
+    assert node.pipeline.metrics.registry.get_sample_value(
+        "notifybot_noise_total", {"channel": "ops", "treatment": "folded"}) == 4
     delivery = next(d for d in await node.store.list_deliveries() if d.event_id == 1)
     assert delivery.event_ids == (1, 2, 3) and delivery.status is DeliveryStatus.SENT
 
@@ -274,6 +280,8 @@ async def test_a_digest_holds_each_invoice_exactly_once_across_a_kill(
     assert digest["text"] == "5 invoices paid since 16:00"
     [delivery] = await second.store.list_deliveries()
     assert delivery.event_ids == (1, 2, 3, 4, 5)
+    assert second.pipeline.metrics.registry.get_sample_value(
+        "notifybot_noise_total", {"channel": "accounts", "treatment": "digested"}) == 2
     clock.now = local("2026-12-01 18:00")  # an empty window sends nothing
     assert await second.drain() == 0
 
@@ -322,3 +330,27 @@ async def test_instances_routing_one_window_at_the_same_moment_make_one_digest()
                                  two.route_many([(second, [gather])], 1.0))
             [delivery] = await one.list_deliveries()
             assert delivery.event_ids == (first, second)
+
+
+BOTH = """
+[channels.accounts]
+type = "console"
+  [[channels.accounts.subscriptions]]
+  events = ["invoice.*"]
+  [[channels.accounts.subscriptions]]
+  name = "daily"
+  events = ["invoice.*"]
+  digest = { at = "17:30" }
+"""
+
+
+async def test_a_digest_beside_an_immediate_subscription_of_the_channel_is_kept(
+        stores: Stores, tmp_path: Path) -> None:
+    clock = Clock(local("2026-12-01 16:10"))
+    accounts = FakeSender("accounts")
+    node = Instance(config_of(tmp_path, BOTH), await stores(), clock, {"accounts": accounts})
+    await node.post(invoice_paid(1))
+    assert await node.drain() == 1
+    clock.now = local("2026-12-01 17:30")
+    assert await node.drain() == 1
+    assert accounts.sent[-1]["text"] == "1 invoice paid since 17:30"
