@@ -135,10 +135,11 @@ def _treated(new: NewDelivery, decision: Decision) -> NewDelivery:
             return replace(new, not_before=decision.not_before, note=note)
         case Treatment.FOLDED:
             return replace(new, payload={}, gather=decision.gather, not_before=decision.not_before,
-                           note=note)
+                           note=note, kind=DeliveryKind.FOLDED)
         case Treatment.DIGESTED:  # many jobs: no thread, no root to update
             return replace(new, payload={}, gather=decision.gather, not_before=decision.not_before,
-                           note=note, thread_key=None, update=None, broadcast=False)
+                           note=note, thread_key=None, update=None, broadcast=False,
+                           kind=DeliveryKind.DIGEST)
     return new
 
 

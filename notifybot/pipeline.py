@@ -175,10 +175,10 @@ class Pipeline:
 
         An event's message replayed after its template was fixed is rendered anew.
         """
+        if delivery.kind in (DeliveryKind.FOLDED, DeliveryKind.DIGEST):
+            return await self._gathered_payload(delivery)
         if delivery.kind is not DeliveryKind.MESSAGE:
             raise ConfigError(f"cannot render a {delivery.kind} delivery here")
-        if delivery.key.startswith(("fold:", "digest:")):
-            return await self._gathered_payload(delivery)
         stored = await self.store.get_event(delivery.event_id)
         if stored is None:
             raise ConfigError(f"event {delivery.event_id} is not in the database")

@@ -22,6 +22,7 @@ from notifybot.outbox import Outbox
 from notifybot.pipeline import Pipeline, renderer_for
 from notifybot.silences import Silence
 from notifybot.store import DeliveryStatus, NewDelivery, Store
+from notifybot.store.base import DeliveryKind
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
 
@@ -241,6 +242,7 @@ async def test_a_burst_of_one_job_becomes_one_message_naming_every_change(
         "notifybot_noise_total", {"channel": "ops", "treatment": "folded"}) == 4
     delivery = next(d for d in await node.store.list_deliveries() if d.event_id == 1)
     assert delivery.event_ids == (1, 2, 3) and delivery.status is DeliveryStatus.SENT
+    assert delivery.kind is DeliveryKind.FOLDED
 
     clock.now += 1  # a later update starts a new fold
     await node.post(job_update(15471, "VENUE", "Barrowland", "Hydro"))
@@ -279,7 +281,7 @@ async def test_a_digest_holds_each_invoice_exactly_once_across_a_kill(
     [digest] = accounts.sent
     assert digest["text"] == "5 invoices paid since 16:00"
     [delivery] = await second.store.list_deliveries()
-    assert delivery.event_ids == (1, 2, 3, 4, 5)
+    assert (delivery.event_ids, delivery.kind) == ((1, 2, 3, 4, 5), DeliveryKind.DIGEST)
     assert second.pipeline.metrics.registry.get_sample_value(
         "notifybot_noise_total", {"channel": "accounts", "treatment": "digested"}) == 2
     clock.now = local("2026-12-01 18:00")  # an empty window sends nothing
