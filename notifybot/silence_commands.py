@@ -25,6 +25,7 @@ from .durations import format_duration, parse_duration
 from .errors import NotifybotError
 from .output import table
 from .silences import Silence, describe_silence, new_silence
+from .store import open_store
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -68,12 +69,18 @@ async def silence_add(args: argparse.Namespace) -> int:
         editing.assignments(args.unless, "--unless"),
         duration=parse_duration(args.duration, key="--for", minimum=1), comment=args.comment,
         created_by=os_user(), now=now, channels=config.channels, labels=config.hirehop.labels)
-    store = existing_store(config)
+    # A silence may be made before the server first runs: the database is made for it
+    # (and said so, in case this is not where `notifybot serve` runs).
+    created = _missing_sqlite_file(config.server.database)
+    store = open_store(config.server.database)
     try:
         await store.migrate()
         silence_id = await store.add_silence(draft)
     finally:
         await store.close()
+    if created:
+        print(f"note: made a new database at {created!r} for it; `notifybot serve` must use the "
+              "same [server] database", file=sys.stderr)
     print(silence_id)
     print(f"silence {silence_id}: {draft.channel}, {describe_silence(draft, config.hirehop.labels)}"
           f", for {format_duration(draft.expires_at - now)}", file=sys.stderr)
@@ -131,6 +138,11 @@ def rows(silences: Sequence[Silence], describe: Callable[[Silence], str], tz: Zo
 
 def _local(epoch: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    return path if path is not None and not Path(path).exists() else None
 
 
 def os_user() -> str:

@@ -155,3 +155,14 @@ async def test_deliveries_lists_silenced_ones_with_their_note(
     _, out, _ = await run(capsys, "deliveries", "--json", "-c", str(config_path))
     rows = {row["channel"]: row for row in map(json.loads, out.splitlines())}
     assert rows["accounts"]["not_before"] == NOW and rows["ops"]["status"] == "silenced"
+
+
+async def test_a_silence_made_before_the_server_ever_ran_makes_the_database(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "new.db"), encoding="utf-8")
+    code, out, err = await run(capsys, "silence", "add", "*", "--for", "30m", "--comment",
+                               "night works", "-c", str(path))
+    assert (code, out) == (0, "1\n") and "made a new database" in err
+    _, out, _ = await run(capsys, "silence", "list", "--json", "-c", str(path))
+    assert json.loads(out)["channel"] == "*"
