@@ -9,6 +9,7 @@ from typing import Any
 from tests.integration.conftest import StandIns
 from tests.integration.service import EXPORT_KEY, Service
 from tests.polling import eventually
+from tests.standins.telegram_api import PRIVATE_CHAT
 
 
 def status_update(job: int, before: int, after: int) -> dict[str, Any]:
@@ -78,3 +79,59 @@ async def test_three_quick_updates_of_a_job_become_one_slack_message(standins: S
         assert len(standins.slack.messages) == 1
     finally:
         await service.terminate()
+
+
+DIGEST = """
+[server]
+database = "sqlite:///{db}"
+timezone = "Europe/London"
+[hirehop]
+export_key = "${{HIREHOP_EXPORT_KEY}}"
+[delivery]
+poll_interval = 0.2
+[channels.accounts]
+type = "telegram"
+token = "${{TELEGRAM_BOT_TOKEN}}"
+chat_id = "{chat_id}"
+base_url = "{telegram_url}"
+thread = "none"
+  [[channels.accounts.subscriptions]]
+  events = ["invoice.status.updated"]
+  when = {{ "changes.STATUS.to" = "Paid" }}
+  digest = {{ every = "1m" }}
+"""
+
+
+async def test_five_paid_invoices_and_a_kill_9_make_one_digest_with_each_once(
+        standins: StandIns) -> None:
+    config = standins.tmp / "digest.toml"
+    config.write_text(DIGEST.format(db=standins.tmp / "digest.db", chat_id=PRIVATE_CHAT,
+                                    telegram_url=standins.telegram.base_url), encoding="utf-8")
+
+    def paid(number: int) -> dict[str, Any]:
+        return {"export_key": EXPORT_KEY, "event": "invoice.status.updated", "company_id": 1,
+                "job": 17000 + number, "user_name": "Sam Taylor",
+                "data": {"NUMBER": f"INV-{number}", "STATUS": 3, "JOB_ID": 17000 + number},
+                "changes": {"STATUS": {"from": 2, "to": 3}}}
+
+    first = await standins.service(config).start()
+    for number in (1, 2, 3):
+        assert (await first.post(paid(number))).status_code == 202
+    first.kill()
+    second = await standins.service(config).start()
+    try:
+        for number in (4, 5):
+            assert (await second.post(paid(number))).status_code == 202
+
+        def invoices() -> list[str]:
+            return [line for m in standins.telegram.messages for line in m.plain_text.splitlines()
+                    if "INV-" in line]
+
+        await eventually(lambda: len(invoices()) >= 5, within=90, every=0.5,
+                         what="the digest of five invoices (sent when the minute ends)")
+        assert len(standins.telegram.messages) <= 2  # two only if the posts straddled a minute
+        assert sorted(line.split("INV-")[1][0] for line in invoices()) == ["1", "2", "3", "4", "5"]
+        if len(standins.telegram.messages) == 1:
+            assert standins.telegram.messages[0].plain_text.startswith("5 invoices paid since ")
+    finally:
+        await second.terminate()
