@@ -4,7 +4,9 @@ while the server runs, and a burst of one job folded into one Slack message."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.integration.conftest import StandIns
 from tests.integration.service import EXPORT_KEY, Service
@@ -135,3 +137,31 @@ async def test_five_paid_invoices_and_a_kill_9_make_one_digest_with_each_once(
             assert standins.telegram.messages[0].plain_text.startswith("5 invoices paid since ")
     finally:
         await second.terminate()
+
+
+async def test_a_message_outside_active_hours_waits_for_the_opening(standins: StandIns) -> None:
+    london = ZoneInfo("Europe/London")
+    now = datetime.now(london)
+    opens = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (opens - now).total_seconds() < 10:  # too close to tell "before" from "after"
+        opens += timedelta(minutes=1)
+    config = standins.config()
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('[channels.team]\n', '[channels.team]\nhours = "'
+                                   f'{opens:%H:%M}-{opens + timedelta(hours=2):%H:%M}"\n'),
+                      encoding="utf-8")
+    service = await standins.service(config).start()
+    try:
+        assert (await service.post(status_update(15471, 1, 2))).status_code == 202
+        await eventually(lambda: "[log] " in service.stdout, what="the console, always open")
+        listed = lines((await service.cli("deliveries", "--json")).stdout)
+        [held] = [d for d in listed if d["channel"] == "team"]
+        assert held["not_before"] == opens.timestamp() and held["status"] == "pending"
+        assert standins.slack.messages == []
+        [message] = await eventually(lambda: standins.slack.messages, within=90, every=0.2,
+                                     what="the held message once the window opens")
+        arrived = datetime.now(london)
+        assert opens <= arrived < opens + timedelta(seconds=10)
+        assert message.text is not None and "15471" in message.text
+    finally:
+        await service.terminate()
