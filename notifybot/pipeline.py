@@ -4,6 +4,7 @@
 2. store    :meth:`Store.add_event`            committed before HireHop gets its 202
 3. match    :meth:`SubscriptionIndex.match`    which channels hear about it
 4. render   :meth:`Renderer.render`            Jinja2 → plain message → per-channel payload
+   noise    :func:`notifybot.noise.apply`      silenced, folded, digested or held (docs/noise.md)
 5. enqueue  :meth:`Store.route_many`           a message per (event, channel, subscription),
                                               with its thread (:mod:`notifybot.threads`)
 6. deliver  :class:`notifybot.outbox.Outbox`   pacing, threads, retries, dead letters
