@@ -1,5 +1,5 @@
 """``notifybot`` on the command line: serve, check, preview, send-test, deliveries, replay,
-subscribe, unsubscribe, subscriptions."""
+subscribe, unsubscribe, subscriptions, silence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import commands
+from . import commands, silence_commands
 from .errors import NotifybotError
 
 DEFAULT_CONFIG = os.environ.get("NOTIFYBOT_CONFIG", "subscriptions.toml")
@@ -62,8 +62,10 @@ def parser() -> argparse.ArgumentParser:
                         "send one test message to one channel (a fire drill)")
     send_test.add_argument("channel")
     deliveries = command("deliveries", commands.deliveries, "list deliveries, newest first")
-    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead", "failed"),
-                            help="failed: pending again after a failed attempt")
+    deliveries.add_argument("--status", choices=("pending", "sending", "sent", "dead", "failed",
+                                                 "silenced"),
+                            help="failed: pending again after a failed attempt; silenced: muted "
+                                 "by a silence (replayable)")
     deliveries.add_argument("--event", type=int, help="only this event's deliveries")
     deliveries.add_argument("--limit", type=int, default=50)
     deliveries.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -92,5 +94,6 @@ def parser() -> argparse.ArgumentParser:
     subscriptions = command("subscriptions", commands.subscriptions,
                             "list who hears what: every channel's subscriptions")
     subscriptions.add_argument("channel", nargs="?", help="only this channel")
+    silence_commands.add_parser(sub, DEFAULT_CONFIG)
     return top
 

@@ -21,7 +21,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.utils import LifespanFailureError, repr_socket_addr
 
-from . import config_file, editing, logs
+from . import config_file, editing, logs, noise_preview
 from .app import create_app
 from .channels import build_sender
 from .config import Config, load
@@ -156,11 +156,14 @@ async def preview(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(args.event_file)) from None
     event = parse_event(payload)
     print(f"event {event.name}" + (f", job {event.job}" if event.job else ""))
+    noise = await noise_preview.noise_notes(config, event, time.time())
     for verdict in config.index.explain(event):
         sub = verdict.subscription
         kind = config.channels[sub.channel].type
         mark = "MATCH" if verdict.matched else "no   "
         print(f"\n{mark} {sub.channel} ({kind}) subscription {sub.id}: {verdict.reason}")
+        if (sub.channel, sub.id) in noise:
+            print(f"  {noise[(sub.channel, sub.id)]}")
         if verdict.matched:
             try:
                 rendered = FORMATTERS[kind](renderer.render(event, sub.template))
@@ -220,12 +223,16 @@ async def deliveries(args: argparse.Namespace) -> int:
             print(json.dumps({"id": d.id, "event_id": d.event_id, "event": d.event_name,
                               "channel": d.channel, "status": str(d.status),
                               "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
+                              "not_before": d.not_before, "note": d.note,
                               "last_error": d.last_error, "receipt": d.receipt}))
         return 0
-    print(table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "LAST ERROR"],
+    print(table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "NOT BEFORE",
+                 "LAST ERROR / NOTE"],
                 [[str(d.id), str(d.event_id), d.event_name, d.channel, str(d.status),
                   str(d.attempts), _when(d.next_attempt_at) if d.status == "pending" else "",
-                  d.last_error or ""] for d in rows], empty="no deliveries", status_column=4))
+                  _when(d.not_before) if d.not_before is not None else "",
+                  d.last_error or d.note or ""] for d in rows], empty="no deliveries",
+                status_column=4))
     return 0
 
 
@@ -289,7 +296,7 @@ def _when(epoch: float) -> str:
 
 
 REPLAY_LIMIT = 1_000_000
-REPLAYABLE = (DeliveryStatus.DEAD, DeliveryStatus.PENDING)
+REPLAYABLE = (DeliveryStatus.DEAD, DeliveryStatus.PENDING, DeliveryStatus.SILENCED)
 
 
 _RELOAD_NOTE = "a running notifybot serve picks this up on its next reload"

@@ -111,6 +111,10 @@ class Metrics:
         self.rate_limited = _Bounded(
             Counter("notifybot_rate_limit_waits", "Rate-limit answers waited out, by channel",
                     ["channel"], registry=r), {})
+        self.noise = _Bounded(
+            Counter("notifybot_noise", "Messages silenced, held (active hours), folded "
+                    "(group_wait) or digested, by channel", ["channel", "treatment"],
+                    registry=r), {})
         self.reloads = Counter("notifybot_config_reloads", "Configuration reloads, by outcome",
                                ["outcome"], registry=r)
 

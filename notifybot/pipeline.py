@@ -4,6 +4,7 @@
 2. store    :meth:`Store.add_event`            committed before HireHop gets its 202
 3. match    :meth:`SubscriptionIndex.match`    which channels hear about it
 4. render   :meth:`Renderer.render`            Jinja2 → plain message → per-channel payload
+   noise    :func:`notifybot.noise.apply`      silenced, folded, digested or held (docs/noise.md)
 5. enqueue  :meth:`Store.route_many`           a message per (event, channel, subscription),
                                               with its thread (:mod:`notifybot.threads`)
 6. deliver  :class:`notifybot.outbox.Outbox`   pacing, threads, retries, dead letters
@@ -19,24 +20,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import noise
 from .channels import Sender
 from .config import ChannelConfig, Config, load
 from .errors import ConfigError, WebhookRejected
 from .events import Event, event_name, parse_event
 from .formatting import FORMATTERS
 from .ingest import accept, decode, safe_headers
+from .live_silences import LiveSilences
 from .matching import Subscription
 from .messages import Message
 from .metrics import Metrics
 from .money import MoneyFormat
 from .rendering import Renderer, check_templates
+from .silences import CompiledSilence
 from .store import Delivery, NewDelivery, Store, StoredEvent
 from .store.base import DeliveryKind
+from .summaries import Rendered, gathered
 from .threads import is_status_change, root_update, thread_key, thread_subject
 
 log = logging.getLogger("notifybot.pipeline")
@@ -86,7 +91,8 @@ def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer
                 payload, update = _threaded(event, renderer, sender, payload, message)
         except ConfigError as exc:
             payload, error = {}, f"template error: {exc}"
-        fingerprint = (sub.channel, repr(payload) if error is None else sub.id)
+        gathers = sub.digest is not None or sub.group_wait is not None  # its own message
+        fingerprint = (sub.channel, repr(payload) if error is None and not gathers else sub.id)
         if fingerprint in seen:
             continue  # two subscriptions of one channel would say the very same thing
         seen.add(fingerprint)
@@ -123,6 +129,7 @@ class Pipeline:
         self.clock = clock
         self._wake = asyncio.Event()
         self._failed: set[int] = set()
+        self.silences = LiveSilences(store)  # read from the database once per routing batch
 
     async def receive(self, body: bytes, content_type: str,
                       headers: Mapping[str, str]) -> Received:
@@ -154,11 +161,14 @@ class Pipeline:
                       if e.id not in self._failed][:batch]
             if not events:
                 return routed
+            now = self.clock()
+            silences = await self.silences.current(now, self.config.hirehop.labels)
             planned = [(stored.id, deliveries) for stored in events
-                       if (deliveries := self._plan(stored)) is not None]
+                       if (deliveries := self._plan(stored, now, silences)) is not None]
             # A storage error propagates: the events stay unrouted and the next poll retries.
             if planned:
-                await self.store.route_many(planned, self.clock())
+                await self.store.route_many(planned, now)
+                self._count(d for _, deliveries in planned for d in deliveries)
             if any(deliveries for _, deliveries in planned):
                 self.on_enqueued()
             routed += len(planned)
@@ -168,6 +178,8 @@ class Pipeline:
 
         An event's message replayed after its template was fixed is rendered anew.
         """
+        if delivery.kind in (DeliveryKind.FOLDED, DeliveryKind.DIGEST):
+            return await self._gathered_payload(delivery)
         if delivery.kind is not DeliveryKind.MESSAGE:
             raise ConfigError(f"cannot render a {delivery.kind} delivery here")
         stored = await self.store.get_event(delivery.event_id)
@@ -183,6 +195,31 @@ class Pipeline:
             payload, _ = _threaded(event, self.renderer, sender, payload, message)
         return payload
 
+    async def _gathered_payload(self, delivery: Delivery) -> Mapping[str, Any]:
+        """A fold or digest: every event it gathered, rendered once into one message."""
+        stored = await self.store.get_events(delivery.event_ids)
+        if not stored:
+            raise ConfigError(f"the events of delivery {delivery.id} are not in the database")
+        sub = next((s for s in self.config.index.all
+                    if s.channel == delivery.channel and s.id == delivery.subscription), None)
+        template = sub.template if sub is not None else None
+        events = [parse_event(decode(e.body, e.content_type)) for e in stored]
+        items = [Rendered(event, self.renderer.render(event, template)) for event in events]
+        gather = delivery.key.rpartition("#")[0] or delivery.key
+        message = gathered(gather, items, sub.digest if sub is not None else None,
+                           self.config.server.timezone)
+        sender = self.senders[delivery.channel]
+        payload = dict(FORMATTERS[sender.kind](message))
+        if delivery.thread_key is not None:  # a fold stays in its job's thread
+            payload, _ = _threaded(events[-1], self.renderer, sender, payload, message)
+        return payload
+
+    def _count(self, deliveries: Iterable[NewDelivery]) -> None:
+        for new in deliveries:
+            treatment = noise.treatment_of(new)
+            if treatment is not noise.Treatment.NOW:
+                self.metrics.noise.labels(channel=new.channel, treatment=str(treatment)).inc()
+
     def wake(self) -> None:
         """Route now: another process stored an event."""
         self._wake.set()
@@ -194,20 +231,29 @@ class Pipeline:
 
     async def route(self, stored: StoredEvent) -> int:
         """Steps 3–5 for one stored event; returns 1 if it was routed now."""
-        deliveries = self._plan(stored)
+        now = self.clock()
+        deliveries = self._plan(stored, now,
+                                await self.silences.current(now, self.config.hirehop.labels))
         if deliveries is None:
             return 0
-        await self.store.route(stored.id, deliveries, self.clock())
+        await self.store.route(stored.id, deliveries, now)
+        self._count(deliveries)
         if deliveries:
             self.on_enqueued()
         return 1
 
-    def _plan(self, stored: StoredEvent) -> list[NewDelivery] | None:
-        """The deliveries of one stored event, or None if it cannot be routed (logged)."""
+    def _plan(self, stored: StoredEvent, now: float,
+              silences: Sequence[CompiledSilence]) -> list[NewDelivery] | None:
+        """The deliveries of one stored event, or None if it cannot be routed (logged).
+
+        Noise control (:func:`notifybot.noise.apply`) silences, gathers or holds them.
+        """
         try:
             event = parse_event(decode(stored.body, stored.content_type))
-            return plan(event, self.config.index.match(event), self.renderer, self.senders,
-                        self.config.channels)
+            planned = plan(event, self.config.index.match(event), self.renderer, self.senders,
+                           self.config.channels)
+            return noise.apply(planned, event, self.config, now=now,
+                               received_at=stored.received_at, silences=silences)
         except Exception:
             # A bug met on this event's content: kept unrouted in storage, and tried
             # again after a reload or a restart rather than at every poll.

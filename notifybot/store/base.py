@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+from ..silences import Silence
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
@@ -280,6 +282,18 @@ class Store(Protocol):
 
     async def oldest_pending(self) -> float | None:
         """``created_at`` of the oldest pending delivery, if any."""
+        ...
+
+    async def add_silence(self, silence: Silence) -> int:
+        """Store a new silence (its ``id`` is ignored); returns the id it was given."""
+        ...
+
+    async def list_silences(self, now: float, *, expired: bool = False) -> list[Silence]:
+        """Silences not expired at ``now`` (every one with ``expired``), oldest first."""
+        ...
+
+    async def expire_silence(self, silence_id: int, now: float) -> bool:
+        """End a silence at ``now``; False if there is no such silence or it has ended."""
         ...
 
     async def waiting_since(self, channel: str, before: float, limit: int) -> list[Delivery]:

@@ -38,6 +38,7 @@ from .rows import (
     gathered,
     insert_values,
 )
+from .silences import SilenceQueries
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -127,7 +128,7 @@ UNPACED_HEADS = (
 )
 
 
-class SQLStore:
+class SQLStore(SilenceQueries):
     """Every query both backends share. Subclasses provide the connection and the claim."""
 
     dialect: Dialect = SQLITE
