@@ -46,6 +46,8 @@ def fold(items: Sequence[Rendered]) -> Message:
     changes: list[ChangeRow] = []
     for item in newest_first:
         changes += [c for c in item.message.changes if c not in changes]
+    # The status leads the list (the latest move first), then the rest, newest first.
+    changes.sort(key=lambda c: c.field != STATUS_FIELD)
     latest = newest_first[0].message
     fields = ", ".join(dict.fromkeys(c.field for c in changes))  # named even on the console
     return Message(

@@ -49,9 +49,9 @@ def test_a_burst_folds_into_one_message_naming_every_change_latest_status_first(
                                         "to": "2026-06-10 09:00:00"}}),
     ]
     message = fold(burst)
-    assert message.summary == burst[0].message.summary + " (3 updates: Out, Venue, Status)"
+    assert message.summary == burst[0].message.summary + " (3 updates: Status, Out, Venue)"
     assert "Booked" in message.summary
-    assert [c.field for c in message.changes] == ["Out", "Venue", "Status"]
+    assert [c.field for c in message.changes] == ["Status", "Out", "Venue"]
     assert message.link == "https://myhirehop.com/job.php?id=15471"
     for kind, format_message in FORMATTERS.items():
         text = str(format_message(message))
@@ -66,10 +66,10 @@ def test_a_later_status_change_leads_the_fold() -> None:
         job_change(15471, {"VENUE": {"from": "Hall", "to": "Barrowland"}}),
     ]
     message = fold(burst)
-    assert message.summary == burst[1].message.summary + " (3 updates: Venue, Status)"
+    assert message.summary == burst[1].message.summary + " (3 updates: Status, Venue)"
     assert "→ Dispatched" in message.summary
     assert [(c.field, c.after) for c in message.changes] == [
-        ("Venue", "Barrowland"), ("Status", "Dispatched"), ("Status", "Booked")]
+        ("Status", "Dispatched"), ("Status", "Booked"), ("Venue", "Barrowland")]
 
 
 def test_one_event_folds_into_its_own_message() -> None:
