@@ -36,6 +36,9 @@ class Metrics:
         self.rate_limited = Counter("notifybot_rate_limit_waits",
                                     "Rate-limit answers waited out, by channel", ["channel"],
                                     registry=r)
+        self.channel_up = Gauge("notifybot_channel_up",
+                                "1 while a channel's last attempt delivered (or none was made), "
+                                "0 while it fails", ["channel"], registry=r)
         self.reloads = Counter("notifybot_config_reloads", "Configuration reloads, by outcome",
                                ["outcome"], registry=r)
 

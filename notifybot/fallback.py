@@ -1,0 +1,141 @@
+"""The fallback hop: what a channel's ``fallback`` hears when a message cannot get through.
+
+Two occasions (design §7): a delivery *died* on the channel (``fallback``), or
+it has been pending longer than ``escalate_after`` (``escalation``). Either
+way the fallback channel gets the original message, rendered for its own kind,
+with a notice on top naming the channel and the reason:
+
+    could not reach Slack #ops: invalid_auth
+    this message has been waiting 15 minutes for Slack #ops and is still being retried
+    (last error: connection refused)
+
+This module is pure: the notice text and the payload with the notice added.
+The notice is built from configuration values and a delivery error's reason,
+and escaped per kind like any payload text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from .config import ChannelConfig
+from .formatting import (
+    EMAIL_SUBJECT_LIMIT,
+    SLACK_SECTION_LIMIT,
+    SLACK_TEXT_LIMIT,
+    SUMMARY_LIMIT,
+    TELEGRAM_LIMIT,
+    cut_escaped,
+    mrkdwn_escape,
+    one_line,
+    truncate,
+)
+from .visible_html import cut_visible
+
+FALLBACK = "fallback"  # the kind of a delivery made because another died
+ESCALATION = "escalation"  # the kind of one made because another waited too long
+HOP_KINDS = frozenset({FALLBACK, ESCALATION})  # never the cause of another hop
+_KINDS = {"slack": "Slack", "telegram": "Telegram", "email": "email", "console": "console"}
+_SHOWN_RECIPIENTS = 3
+REASON_LIMIT = 300
+
+
+def destination_label(channel: ChannelConfig) -> str:
+    """The channel as a person knows it: ``Slack #ops``, ``Telegram chat -100…``, ``email to a@b``.
+
+    The configured channel name is added when the destination does not show it,
+    e.g. ``Slack C0123ABCD (channel ops)``. Never a secret: only ``channel``,
+    ``chat_id`` and ``to`` are read.
+    """
+    options = channel.options
+    kind = _KINDS.get(channel.type, channel.type)
+    if channel.type == "slack":
+        label = f"{kind} {options.get('channel', '')}".strip()
+    elif channel.type == "telegram":
+        label = f"{kind} chat {options.get('chat_id', '')}".strip()
+    elif channel.type == "email":
+        label = f"{kind} to {_recipients(options.get('to'))}".strip()
+    else:
+        label = f"{kind} {channel.name}"
+    if channel.name.casefold() not in label.casefold():
+        label += f" (channel {channel.name})"
+    return label
+
+
+def _recipients(value: Any) -> str:
+    addresses = [value] if isinstance(value, str) else [str(v) for v in value or []]
+    shown = ", ".join(addresses[:_SHOWN_RECIPIENTS])
+    more = len(addresses) - _SHOWN_RECIPIENTS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def failure_notice(channel: ChannelConfig, reason: str) -> str:
+    """``could not reach Slack #ops: invalid_auth``: a delivery there died for ``reason``."""
+    return f"could not reach {destination_label(channel)}: {_reason(reason)}"
+
+
+def waiting_notice(channel: ChannelConfig, waited: float, reason: str | None) -> str:
+    """A delivery to ``channel`` has waited ``waited`` seconds and is still being retried."""
+    text = (f"this message has been waiting {_minutes(waited)} for "
+            f"{destination_label(channel)} and is still being retried")
+    return f"{text} (last error: {_reason(reason)})" if reason else text
+
+
+def _reason(reason: str) -> str:
+    return truncate(one_line(reason), REASON_LIMIT) or "unknown error"
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 60:
+        count = max(0, int(seconds))
+        return f"{count} second{'' if count == 1 else 's'}"
+    count = int(seconds // 60)
+    return f"{count} minute{'' if count == 1 else 's'}"
+
+
+def with_notice(kind: str, payload: Mapping[str, Any], notice: str) -> dict[str, Any]:
+    """``payload`` (formatted for ``kind``) with ``notice`` on top, escaped for that kind.
+
+    A new dict; the message itself is kept whole, cut only where the kind's
+    length limit leaves no room for both.
+    """
+    add = _PREFIXERS.get(kind)
+    return add(dict(payload), notice) if add is not None else dict(payload)
+
+
+def _slack(payload: dict[str, Any], notice: str) -> dict[str, Any]:
+    escaped = mrkdwn_escape(notice)
+    block = {"type": "section",
+             "text": {"type": "mrkdwn", "text": cut_escaped(f"*{escaped}*", SLACK_SECTION_LIMIT)}}
+    payload["blocks"] = [block, *payload.get("blocks", [])]
+    text = f"{escaped}\n{payload.get('text', '')}"
+    payload["text"] = cut_escaped(text, SLACK_TEXT_LIMIT)
+    return payload
+
+
+def _telegram(payload: dict[str, Any], notice: str) -> dict[str, Any]:
+    head = f"<i>{html.escape(notice)}</i>\n\n"
+    payload["text"] = cut_visible(head + str(payload.get("text", "")), TELEGRAM_LIMIT)
+    return payload
+
+
+def _email(payload: dict[str, Any], notice: str) -> dict[str, Any]:
+    subject = f"{notice} — {payload.get('subject', '')}"
+    payload["subject"] = truncate(one_line(subject), EMAIL_SUBJECT_LIMIT)
+    payload["text"] = f"{notice}\n\n{payload.get('text', '')}"
+    paragraph = f"<p><strong>{html.escape(notice)}</strong></p>"
+    html_part = str(payload.get("html", ""))
+    start = html_part.find("<body>")
+    payload["html"] = (html_part[:start + 6] + paragraph + html_part[start + 6:] if start != -1
+                       else paragraph + html_part)
+    return payload
+
+
+def _console(payload: dict[str, Any], notice: str) -> dict[str, Any]:
+    payload["text"] = truncate(one_line(f"{notice} — {payload.get('text', '')}"), SUMMARY_LIMIT)
+    return payload
+
+
+_PREFIXERS = {"slack": _slack, "telegram": _telegram, "email": _email, "console": _console}
