@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from notifybot.errors import PermanentDeliveryError, RateLimited, TemporaryDeliveryError, ThreadGone
-from notifybot.health import ChannelHealth, Failing, Transition
+from notifybot.channel_health import ChannelHealth, Failing, Transition
 from notifybot.metrics import Metrics
 
 T0 = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
@@ -60,7 +60,7 @@ def test_a_delivery_ends_the_failure(health: ChannelHealth, metrics: Metrics) ->
 
 def test_each_change_is_logged_once_not_per_message(health: ChannelHealth,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="notifybot.health")
+    caplog.set_level(logging.INFO, logger="notifybot.channel_health")
     for i in range(50):
         health.observe("ops", PermanentDeliveryError("invalid_auth"), T0 + i)
     for i in range(50):

@@ -24,7 +24,7 @@ from prometheus_client import Gauge
 from .durations import format_duration
 from .errors import DeliveryError, RateLimited, ThreadGone
 
-log = logging.getLogger("notifybot.health")
+log = logging.getLogger("notifybot.channel_health")
 REASON_LIMIT = 300
 
 
