@@ -20,7 +20,8 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from .config import ChannelConfig
+from .config import ChannelConfig, Config
+from .durations import format_duration
 from .formatting import (
     EMAIL_SUBJECT_LIMIT,
     SLACK_SECTION_LIMIT,
@@ -93,6 +94,21 @@ def _minutes(seconds: float) -> str:
         return f"{count} second{'' if count == 1 else 's'}"
     count = int(seconds // 60)
     return f"{count} minute{'' if count == 1 else 's'}"
+
+
+def describe(config: Config, channel: str) -> list[str]:
+    """What happens when ``channel`` cannot take a message, in words (for ``preview``)."""
+    chan = config.channels[channel]
+    if chan.fallback is None:
+        return []
+    target = config.channels[chan.fallback]
+    where = f"{target.name} ({destination_label(target)})"
+    lines = [f"if it dies: sent to {where} too, headed \"{failure_notice(chan, 'REASON')}\""]
+    if chan.escalate_after is not None:
+        notice = waiting_notice(chan, chan.escalate_after, None)
+        lines.append(f"if still unsent after {format_duration(chan.escalate_after)}: "
+                     f"sent to {where} once, headed \"{notice}\"")
+    return lines
 
 
 def with_notice(kind: str, payload: Mapping[str, Any], notice: str) -> dict[str, Any]:

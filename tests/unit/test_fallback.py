@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from notifybot.config import ChannelConfig
-from notifybot.fallback import destination_label, failure_notice, waiting_notice, with_notice
+from notifybot.fallback import (
+    describe,
+    destination_label,
+    failure_notice,
+    waiting_notice,
+    with_notice,
+)
 from notifybot.formatting import EMAIL_SUBJECT_LIMIT, FORMATTERS, SLACK_TEXT_LIMIT, TELEGRAM_LIMIT
 from notifybot.messages import Fact, Message
 from notifybot.visible_html import visible_length
+
+from .test_config import HEAD, load_text
+from .test_conversation_config import MAIL, SLACK
 
 
 def channel(name: str, kind: str, **options: Any) -> ChannelConfig:
@@ -91,3 +101,14 @@ def test_telegram_gets_the_notice_in_italics_and_stays_within_its_limit() -> Non
 def test_console_prefixes_its_one_line() -> None:
     out = with_notice("console", FORMATTERS["console"](MESSAGE), "could not reach\nSlack #ops: x")
     assert out == {"text": "could not reach Slack #ops: x — Job 15471: Provisional → Booked"}
+
+
+def test_preview_describes_both_hops(tmp_path: Path) -> None:
+    config = load_text(tmp_path, HEAD + MAIL + SLACK + 'fallback = "oncall"\nescalate_after = "15m"\n')
+    assert describe(config, "ops") == [
+        'if it dies: sent to oncall (email to oncall@example.com) too, headed '
+        '"could not reach Slack C1 (channel ops): REASON"',
+        'if still unsent after 15m: sent to oncall (email to oncall@example.com) once, headed '
+        '"this message has been waiting 15 minutes for Slack C1 (channel ops) and is still '
+        'being retried"']
+    assert describe(config, "oncall") == []
