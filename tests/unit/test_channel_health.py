@@ -7,8 +7,8 @@ import logging
 import pytest
 from prometheus_client import generate_latest
 
-from notifybot.errors import PermanentDeliveryError, RateLimited, TemporaryDeliveryError, ThreadGone
 from notifybot.channel_health import ChannelHealth, Failing, Transition
+from notifybot.errors import PermanentDeliveryError, RateLimited, TemporaryDeliveryError, ThreadGone
 from notifybot.metrics import Metrics
 
 T0 = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
