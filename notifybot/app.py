@@ -27,6 +27,7 @@ from .pipeline import Pipeline
 from .reload import Reloader
 from .rendering import Renderer
 from .store import Store, open_store
+from .threads import thread_ages
 from .watchdog import Watchdog
 
 log = logging.getLogger("notifybot.app")
@@ -46,7 +47,8 @@ def create_app(config: Config, *, store: Store | None = None,
     senders = senders if senders is not None else {
         name: build_sender(name, chan.options) for name, chan in config.channels.items()}
     metrics = Metrics()
-    outbox = Outbox(store, senders, config.delivery, metrics=metrics)
+    outbox = Outbox(store, senders, config.delivery, metrics=metrics,
+                    thread_ages=thread_ages(config))
     pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
                         on_enqueued=outbox.wake)
     outbox.rerender = pipeline.payload_for

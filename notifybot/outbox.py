@@ -1,8 +1,16 @@
 """The delivery worker: claim due deliveries, make one attempt each, record what happened.
 
 The outbox owns retrying. A sender makes one attempt; the outcome goes back to
-storage at once (sent, pending until T, or dead), so a crash at any point loses
-nothing: a delivery left in ``sending`` returns to ``pending`` when its lease ends.
+storage in a group with the others that finished meanwhile (one commit for a
+burst), so a crash at any point loses nothing: a delivery left in ``sending``
+returns to ``pending`` when its lease ends. A crash between a send and its record
+was always at-least-once; a delivery recorded as sent is never sent again.
+
+Threads (design §7): a delivery with a thread key replies to its thread's root
+when the store knows one (and starts the thread otherwise); the store hands out
+a thread's messages one at a time, so the root is recorded before any reply is
+claimed. After a reply, the root is edited to show the job as it is now. A root
+that is gone is forgotten and the message starts a new one, at once.
 """
 
 from __future__ import annotations
@@ -13,37 +21,59 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from .channels import Sender
+from .channels import STANDALONE, Receipt, SendContext, Sender
 from .config import DeliveryConfig
-from .errors import ConfigError, DeliveryError, PermanentDeliveryError, RateLimited, TemporaryDeliveryError
+from .errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RateLimited,
+    TemporaryDeliveryError,
+    ThreadGone,
+)
 from .metrics import Metrics
 from .retry import RetryPolicy
-from .store import Delivery, Store
+from .store import Delivery, DeliveryStatus, Store
+from .store.base import Outcome, ThreadMark
 
 log = logging.getLogger("notifybot.outbox")
 _NUMBERS = re.compile(r"\d+")
+DEFAULT_THREAD_AGE = 30 * 86400.0
 
 
 def reason_label(reason: str) -> str:
     """A reason as a metric label: numbers folded ("retry after N"), so series stay few."""
     return _NUMBERS.sub("N", reason)[:100]
+
+
 Rerender = Callable[[Delivery], Awaitable[Mapping[str, Any]]]
+#: Told of every attempt's end: the delivery, the error (None when sent), the time.
+OnOutcome = Callable[[Delivery, DeliveryError | None, float], Awaitable[None]]
 
 
 class Outbox:
-    """Runs beside the HTTP server; ``wake()`` says new work was enqueued."""
+    """Runs beside the HTTP server; ``wake()`` says new work was enqueued.
+
+    ``thread_ages`` gives each channel's ``thread_max_age``: a thread older than
+    that starts anew. ``on_outcome`` hears of every attempt's end (health,
+    fallbacks); its failures are logged, never the delivery's.
+    """
 
     def __init__(self, store: Store, senders: Mapping[str, Sender], settings: DeliveryConfig,
                  *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
-                 rerender: Rerender | None = None) -> None:
+                 rerender: Rerender | None = None, on_outcome: OnOutcome | None = None,
+                 thread_ages: Mapping[str, float] | None = None) -> None:
         self.store = store
         self.senders = senders
         self.settings = settings
         self.policy = RetryPolicy(settings)
         self.metrics = metrics or Metrics()
         self.rerender = rerender
+        self.on_outcome = on_outcome
+        self.thread_ages: Mapping[str, float] = thread_ages or {}
         self.clock = clock
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -51,13 +81,17 @@ class Outbox:
         self._stopping = False
         self._loop_done = asyncio.Event()
         self._loop_done.set()  # not running yet
+        self._outcomes = OutcomeWriter(store, clock)
 
     def wake(self) -> None:
         self._wake.set()
 
-    def reconfigure(self, settings: DeliveryConfig) -> None:
-        """New retry settings from the next attempt on."""
+    def reconfigure(self, settings: DeliveryConfig,
+                    thread_ages: Mapping[str, float] | None = None) -> None:
+        """New retry settings (and thread ages) from the next attempt on."""
         self.settings, self.policy = settings, RetryPolicy(settings)
+        if thread_ages is not None:
+            self.thread_ages = thread_ages
 
     async def run(self) -> None:
         """Claim and deliver until :meth:`stop`; polls as a safety net between wake-ups.
@@ -115,32 +149,116 @@ class Outbox:
             await self.store.release(unfinished, self.clock())
 
     async def deliver(self, delivery: Delivery) -> None:
-        """One attempt for one delivery, and its outcome recorded."""
+        """One attempt for one delivery, and its outcome recorded (in a group)."""
         sender = self.senders.get(delivery.channel)
-        fields = {"event_id": delivery.event_id, "event": delivery.event_name,
-                  "channel": delivery.channel, "delivery_id": delivery.id,
-                  "attempt": delivery.attempts}
+        error: DeliveryError | None = None
+        mark: ThreadMark | None = None
+        receipt = Receipt("")
         try:
             if sender is None:
                 raise PermanentDeliveryError(f"channel {delivery.channel!r} is not configured")
             payload = delivery.payload or await self._rendered_again(delivery)
             await self._account_turn(sender)
-            receipt = await sender.send(payload)
-        except DeliveryError as error:
-            await self._failed(delivery, error, fields)
-            return
+            receipt, mark = await self._send(sender, delivery, payload)
+        except DeliveryError as exc:
+            error = exc
+        except (UnicodeError, ValueError) as exc:
+            # Text no channel can carry (a lone surrogate, say): no retry can fix it.
+            error = PermanentDeliveryError(f"{delivery.channel}: message cannot be encoded "
+                                           f"({type(exc).__name__})")
         except Exception as exc:  # a bug in a sender must not kill the worker
-            log.exception("unexpected error from channel %s", delivery.channel, extra=fields)
-            await self._failed(delivery, TemporaryDeliveryError(type(exc).__name__), fields)
-            return
+            log.exception("unexpected error from channel %s", delivery.channel,
+                          extra=_fields(delivery))
+            error = TemporaryDeliveryError(type(exc).__name__)
         now = self.clock()
-        await self.store.mark_sent(delivery.id, receipt.detail, now, attempt=delivery.attempts)
-        self.metrics.deliveries.labels(channel=delivery.channel, outcome="sent", reason="").inc()
-        self.metrics.latency.labels(channel=delivery.channel).observe(max(0.0, now - delivery.created_at))
-        log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
+        await self._outcomes.record(self._outcome(delivery, sender, receipt, mark, error, now))
+        self._report(delivery, error, now)
+        if self.on_outcome is not None:
+            try:
+                await self.on_outcome(delivery, error, now)
+            except Exception:
+                log.exception("could not act on a delivery's outcome", extra=_fields(delivery))
+
+    async def _send(self, sender: Sender, delivery: Delivery,
+                    payload: Mapping[str, Any]) -> tuple[Receipt, ThreadMark | None]:
+        """Send standalone, or into the delivery's thread (replying, or as its new root)."""
+        key = delivery.thread_key
+        if key is None or not sender.replies:
+            return await sender.send(payload, STANDALONE), None
+        since = self.clock() - self.thread_ages.get(delivery.channel, DEFAULT_THREAD_AGE)
+        root = await self.store.thread_root(delivery.destination, key, since)
+        context = (SendContext(key) if root is None else
+                   SendContext(key, root.handle, broadcast=delivery.broadcast, subject=root.subject))
+        try:
+            receipt = await sender.send(payload, context)
+        except ThreadGone as gone:
+            # Someone deleted the root: this message becomes the root of a new thread.
+            log.info("thread root gone (%s); starting a new thread", gone.reason,
+                     extra=_fields(delivery))
+            if root is not None:
+                await self.store.forget_thread(delivery.destination, key, root.handle)
+            context = SendContext(key)
+            receipt = await sender.send(payload, context)
+        if receipt.handle is None:
+            return receipt, None
+        if context.root is None:
+            subject = payload.get("subject")
+            return receipt, ThreadMark(delivery.destination, key, receipt.handle, root=True,
+                                       subject=subject if isinstance(subject, str) else None)
+        if sender.edits and delivery.update:
+            await self._update_root(sender, delivery, context.root)
+        return receipt, ThreadMark(delivery.destination, key, context.root, root=False)
+
+    async def _update_root(self, sender: Sender, delivery: Delivery, root: str) -> None:
+        """Edit the root to show the job now. Best effort: the reply is already sent."""
+        assert delivery.update is not None
+        try:
+            await sender.edit(root, delivery.update)
+        except DeliveryError as exc:
+            log.warning("could not update the thread's root: %s", exc.reason,
+                        extra={**_fields(delivery), "reason": exc.reason})
+
+    def _outcome(self, delivery: Delivery, sender: Sender | None, receipt: Receipt,
+                 mark: ThreadMark | None, error: DeliveryError | None, now: float) -> Outcome:
+        paced = delivery.destination if sender is not None and sender.pace > 0 else None
+        base = Outcome(delivery.id, DeliveryStatus.SENT, delivery.attempts, pace_key=paced,
+                       destination=delivery.destination)
+        if error is None:
+            return replace(base, receipt=receipt.detail, handle=receipt.handle, thread=mark)
+        decision = self.policy.decide(error, attempts=delivery.attempts,
+                                      created_at=delivery.created_at, now=now)
+        if decision.retry_at is None:
+            return replace(base, status=DeliveryStatus.DEAD, error=decision.reason)
+        return replace(base, status=DeliveryStatus.PENDING, error=decision.reason,
+                       retry_at=decision.retry_at, blocked_until=decision.blocked_until,
+                       count_attempt=not isinstance(error, RateLimited))
+
+    def _report(self, delivery: Delivery, error: DeliveryError | None, now: float) -> None:
+        """Metrics and one log line per attempt."""
+        fields = _fields(delivery)
+        if error is None:
+            self.metrics.deliveries.labels(channel=delivery.channel, outcome="sent", reason="").inc()
+            self.metrics.latency.labels(channel=delivery.channel).observe(
+                max(0.0, now - delivery.created_at))
+            log.info("delivered to %s", delivery.channel, extra={**fields, "reason": "sent"})
+            return
+        decision = self.policy.decide(error, attempts=delivery.attempts,
+                                      created_at=delivery.created_at, now=now)
+        outcome = "dead" if decision.retry_at is None else "retry"
+        self.metrics.deliveries.labels(channel=delivery.channel, outcome=outcome,
+                                       reason=reason_label(error.reason)).inc()
+        if isinstance(error, RateLimited):
+            self.metrics.rate_limited.labels(channel=delivery.channel).inc()
+        if decision.retry_at is None:
+            log.warning("delivery dead: %s", decision.reason,
+                        extra={**fields, "reason": decision.reason})
+        else:
+            log.info("will retry in %.1fs: %s", decision.retry_at - now, decision.reason,
+                     extra={**fields, "reason": decision.reason})
 
     async def _rendered_again(self, delivery: Delivery) -> Mapping[str, Any]:
-        """The message of a delivery born dead (its template was broken), replayed since.
+        """The message of a delivery rendered when sent: a fold or digest (from all its
+        events), or one born dead on a broken template and replayed since.
 
         Rendered now with the running configuration, so that fixing the template and
         replaying is enough.
@@ -158,34 +276,55 @@ class Outbox:
         Per-destination pacing lives in storage; this account-wide limit is kept per
         process, as it only matters when one bot feeds many chats at once.
         """
-        account = getattr(sender, "account", None)
-        interval = float(getattr(sender, "account_pace", 0.0))
-        if account is None or interval <= 0:
+        if sender.account is None or sender.account_pace <= 0:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        turn = max(now, self._account_next.get(account, now))
-        self._account_next[account] = turn + interval
+        turn = max(now, self._account_next.get(sender.account, now))
+        self._account_next[sender.account] = turn + sender.account_pace
         if turn > now:
             await asyncio.sleep(turn - now)
 
-    async def _failed(self, delivery: Delivery, error: DeliveryError,
-                      fields: dict[str, object]) -> None:
-        now = self.clock()
-        decision = self.policy.decide(error, attempts=delivery.attempts,
-                                      created_at=delivery.created_at, now=now)
-        outcome = "dead" if decision.retry_at is None else "retry"
-        self.metrics.deliveries.labels(channel=delivery.channel, outcome=outcome,
-                                       reason=reason_label(error.reason)).inc()
-        if isinstance(error, RateLimited):
-            self.metrics.rate_limited.labels(channel=delivery.channel).inc()
-        if decision.retry_at is None:
-            await self.store.mark_dead(delivery.id, decision.reason, now, attempt=delivery.attempts)
-            log.warning("delivery dead: %s", decision.reason,
-                        extra={**fields, "reason": decision.reason})
-            return
-        await self.store.retry_later(delivery.id, decision.retry_at, decision.reason, now,
-                                     decision.blocked_until, attempt=delivery.attempts,
-                                     count_attempt=not isinstance(error, RateLimited))
-        log.info("will retry in %.1fs: %s", decision.retry_at - now, decision.reason,
-                 extra={**fields, "reason": decision.reason})
+
+class OutcomeWriter:
+    """Group commit for outcomes: those that finish while a write is in flight go in the next.
+
+    Each caller returns once the transaction holding its outcome has committed,
+    so a thread's next message (claimed only after this one is recorded) and a
+    shutdown's release both see it. Nothing waits on a timer: a lone outcome is
+    written at once.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+        self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: Outcome) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((outcome, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        # Shielded: a send cancelled at shutdown still gets its outcome written.
+        await asyncio.shield(future)
+
+    async def _write(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                await self.store.record([outcome for outcome, _ in batch], self.clock())
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+def _fields(delivery: Delivery) -> dict[str, object]:
+    return {"event_id": delivery.event_id, "event": delivery.event_name,
+            "channel": delivery.channel, "delivery_id": delivery.id,
+            "attempt": delivery.attempts}

@@ -4,11 +4,13 @@
 2. store    :meth:`Store.add_event`            committed before HireHop gets its 202
 3. match    :meth:`SubscriptionIndex.match`    which channels hear about it
 4. render   :meth:`Renderer.render`            Jinja2 → plain message → per-channel payload
-5. enqueue  :meth:`Store.route`                one delivery per (event, channel, subscription)
-6. deliver  :class:`notifybot.outbox.Outbox`   pacing, one attempt at a time, retries, dead letters
+5. enqueue  :meth:`Store.route_many`           a message per (event, channel, subscription),
+                                              with its thread (:mod:`notifybot.threads`)
+6. deliver  :class:`notifybot.outbox.Outbox`   pacing, threads, retries, dead letters
 
 Steps 1–2 run in the request; 3–5 run in the router right after, from storage,
-so an event whose routing was interrupted is routed again at the next start.
+so an event whose routing was interrupted is routed again at the next start. A
+burst is routed in batches, one transaction each.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from .channels import Sender
-from .config import Config, load
+from .config import ChannelConfig, Config, load
 from .errors import ConfigError, WebhookRejected
 from .events import Event, event_name, parse_event
 from .formatting import FORMATTERS
 from .ingest import accept, decode, safe_headers
 from .matching import Subscription
+from .messages import Message
 from .metrics import Metrics
 from .rendering import Renderer, check_templates
 from .store import Delivery, NewDelivery, Store, StoredEvent
+from .store.base import DeliveryKind
+from .threads import is_status_change, root_update, thread_key, thread_subject
 
 log = logging.getLogger("notifybot.pipeline")
 
@@ -62,24 +67,42 @@ def prepare(path: str | Path) -> tuple[Config, Renderer, int]:
 
 
 def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer,
-         senders: Mapping[str, Sender]) -> list[NewDelivery]:
+         senders: Mapping[str, Sender],
+         channels: Mapping[str, ChannelConfig] | None = None) -> list[NewDelivery]:
     """Steps 3–4, pure: the deliveries an event makes. A broken template makes a dead one."""
     planned: list[NewDelivery] = []
     seen: set[tuple[str, str]] = set()
     for sub in subscriptions:
         sender = senders[sub.channel]
+        chan = channels.get(sub.channel) if channels else None
+        thread = thread_key(event) if chan is not None and chan.thread == "job" else None
+        update = None
         try:
             message = renderer.render(event, sub.template)
-            payload, error = FORMATTERS[sender.kind](message), None
+            payload, error = dict(FORMATTERS[sender.kind](message)), None
+            if thread is not None:
+                payload, update = _threaded(event, renderer, sender, payload, message)
         except ConfigError as exc:
             payload, error = {}, f"template error: {exc}"
         fingerprint = (sub.channel, repr(payload) if error is None else sub.id)
         if fingerprint in seen:
             continue  # two subscriptions of one channel would say the very same thing
         seen.add(fingerprint)
+        broadcast = chan is not None and chan.broadcast == "status" and is_status_change(event)
         planned.append(NewDelivery(sub.channel, sub.id, sender.destination, sender.pace,
-                                   payload, error))
+                                   payload, error, thread_key=thread, update=update,
+                                   broadcast=broadcast))
     return planned
+
+
+def _threaded(event: Event, renderer: Renderer, sender: Sender, payload: dict[str, Any],
+              message: Message) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A threaded message: email keeps one subject per job; chats get the root's new look."""
+    if sender.kind == "email":
+        # The subject stays the job's, so mail clients thread; the change leads the body.
+        return {**payload, "subject": thread_subject(event)}, None
+    update = root_update(event, renderer, sender.kind, message) if sender.edits else None
+    return payload, update
 
 
 class Pipeline:
@@ -118,26 +141,45 @@ class Pipeline:
         return Received(event_id, duplicate=not new)
 
     async def route_pending(self, batch: int = 100) -> int:
-        """Steps 3–5 for every stored event not yet routed; returns how many were routed."""
+        """Steps 3–5 for every stored event not yet routed; returns how many were routed.
+
+        Events are planned one by one (pure) and enqueued a batch per transaction, so
+        a burst costs a commit per batch, not per event.
+        """
         routed = 0
         while True:
             events = [e for e in await self.store.unrouted_events(batch + len(self._failed))
-                      if e.id not in self._failed]
+                      if e.id not in self._failed][:batch]
             if not events:
                 return routed
-            for stored in events:
-                routed += await self.route(stored)
+            planned = [(stored.id, deliveries) for stored in events
+                       if (deliveries := self._plan(stored)) is not None]
+            # A storage error propagates: the events stay unrouted and the next poll retries.
+            if planned:
+                await self.store.route_many(planned, self.clock())
+            if any(deliveries for _, deliveries in planned):
+                self.on_enqueued()
+            routed += len(planned)
 
     async def payload_for(self, delivery: Delivery) -> Mapping[str, Any]:
-        """Render a delivery's message again from its stored event (see Outbox.rerender)."""
+        """Render a delivery's message at send time, from its stored events (Outbox.rerender).
+
+        An event's message replayed after its template was fixed is rendered anew.
+        """
+        if delivery.kind is not DeliveryKind.MESSAGE:
+            raise ConfigError(f"cannot render a {delivery.kind} delivery here")
         stored = await self.store.get_event(delivery.event_id)
         if stored is None:
             raise ConfigError(f"event {delivery.event_id} is not in the database")
         event = parse_event(decode(stored.body, stored.content_type))
         template = next((s.template for s in self.config.index.all
                          if s.channel == delivery.channel and s.id == delivery.subscription), None)
-        kind = self.senders[delivery.channel].kind
-        return FORMATTERS[kind](self.renderer.render(event, template))
+        sender = self.senders[delivery.channel]
+        message = self.renderer.render(event, template)
+        payload = dict(FORMATTERS[sender.kind](message))
+        if delivery.thread_key is not None:
+            payload, _ = _threaded(event, self.renderer, sender, payload, message)
+        return payload
 
     def wake(self) -> None:
         """Route now: another process stored an event."""
@@ -150,20 +192,26 @@ class Pipeline:
 
     async def route(self, stored: StoredEvent) -> int:
         """Steps 3–5 for one stored event; returns 1 if it was routed now."""
+        deliveries = self._plan(stored)
+        if deliveries is None:
+            return 0
+        await self.store.route(stored.id, deliveries, self.clock())
+        if deliveries:
+            self.on_enqueued()
+        return 1
+
+    def _plan(self, stored: StoredEvent) -> list[NewDelivery] | None:
+        """The deliveries of one stored event, or None if it cannot be routed (logged)."""
         try:
             event = parse_event(decode(stored.body, stored.content_type))
-            deliveries = plan(event, self.config.index.match(event), self.renderer, self.senders)
+            return plan(event, self.config.index.match(event), self.renderer, self.senders,
+                        self.config.channels)
         except Exception:
             # A bug met on this event's content: kept unrouted in storage, and tried
             # again after a reload or a restart rather than at every poll.
             self._failed.add(stored.id)
             log.exception("could not route event", extra={"event_id": stored.id})
-            return 0
-        # A storage error propagates: the event stays unrouted and the next poll retries.
-        await self.store.route(stored.id, deliveries, self.clock())
-        if deliveries:
-            self.on_enqueued()
-        return 1
+            return None
 
     async def run_router(self, poll_interval: float) -> None:
         """Route new events as they arrive; polling catches other instances' events."""

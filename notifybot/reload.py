@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .metrics import Metrics
 from .outbox import Outbox
 from .pipeline import Pipeline, prepare
+from .threads import thread_ages
 
 log = logging.getLogger("notifybot.reload")
 _RESTART_ONLY = ("bind", "webhook_path", "database", "max_body_bytes")
@@ -61,7 +62,7 @@ class Reloader:
                 del self.senders[name]
             self.senders.update(fresh)
             self.pipeline.reconfigure(config, renderer)
-            self.outbox.reconfigure(config.delivery)
+            self.outbox.reconfigure(config.delivery, thread_ages(config))
             self.outbox.wake()
             self._close_later([s for s in old.values() if s not in self.senders.values()])
             self.metrics.reloads.labels(outcome="ok").inc()

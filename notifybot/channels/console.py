@@ -6,13 +6,17 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from .base import Receipt, seconds
+from .base import STANDALONE, Receipt, SendContext, seconds
 
 
 class ConsoleSender:
     """Writes ``[channel] summary`` to standard output (or the given stream)."""
 
     kind = "console"
+    replies = False  # until threads land in this channel
+    edits = False
+    account: str | None = None
+    account_pace = 0.0
 
     def __init__(self, name: str, stream: TextIO | None = None, pace: float = 0.0) -> None:
         self.name = name
@@ -26,7 +30,7 @@ class ConsoleSender:
     async def close(self) -> None:
         return None
 
-    async def send(self, payload: Mapping[str, Any]) -> Receipt:
+    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
         stream = self._stream or sys.stdout
         print(f"[{self.name}] {payload['text']}", file=stream, flush=True)
         return Receipt("printed")

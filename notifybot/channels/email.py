@@ -24,7 +24,7 @@ import aiosmtplib
 from ..errors import ConfigError, DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from ..formatting import one_line
 from ..secret import Secret
-from .base import Receipt, require, seconds
+from .base import STANDALONE, Receipt, SendContext, require, seconds
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class EmailSender:
     """Sends each payload as a multipart (text + HTML) message over SMTP."""
 
     kind = "email"
+    replies = False  # until threads land in this channel
+    edits = False
+    account: str | None = None
+    account_pace = 0.0
 
     def __init__(self, name: str, *, host: str, port: int, security: str, sender: str,
                  recipients: Sequence[str], username: Secret | None = None,
@@ -61,7 +65,7 @@ class EmailSender:
     async def close(self) -> None:
         return None
 
-    async def send(self, payload: Mapping[str, Any]) -> Receipt:
+    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
         """One SMTP conversation. Refused recipients are named in the receipt when others got it."""
         message = compose(payload, self.sender, self.recipients)
         try:

@@ -31,7 +31,7 @@ from notifybot.errors import (
 )
 from notifybot.secret import Secret
 
-from .base import Receipt, require, seconds
+from .base import STANDALONE, Receipt, SendContext, require, seconds
 
 DEFAULT_BASE_URL = "https://slack.com/api/"
 DEFAULT_TIMEOUT = 10.0
@@ -51,6 +51,10 @@ class SlackSender:
     """Posts Block Kit payloads (``{"text", "blocks"}``) to one Slack channel."""
 
     kind = "slack"
+    replies = False  # until threads land in this channel
+    edits = False
+    account: str | None = None
+    account_pace = 0.0
 
     def __init__(self, name: str, *, token: Secret, channel: str, base_url: str = DEFAULT_BASE_URL,
                  timeout: float = DEFAULT_TIMEOUT, pace: float = DEFAULT_PACE) -> None:
@@ -86,7 +90,7 @@ class SlackSender:
         self._session = None
         self._client = None
 
-    async def send(self, payload: Mapping[str, Any]) -> Receipt:
+    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
         """One ``chat.postMessage``; the receipt is the message ``ts``."""
         client = self._require_client()
         try:

@@ -43,7 +43,7 @@ from notifybot.errors import (
 )
 from notifybot.secret import Secret
 
-from .base import Receipt, require, seconds
+from .base import STANDALONE, Receipt, SendContext, require, seconds
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class TelegramSender:
     """Sends one HTML message to one chat per :meth:`send`."""
 
     kind = "telegram"
+    replies = False  # until threads land in this channel
+    edits = False
 
     def __init__(self, name: str, *, token: Secret, chat_id: int | str, base_url: str,
                  timeout: float, pace: float, bot_rate: float = DEFAULT_BOT_RATE) -> None:
@@ -110,7 +112,7 @@ class TelegramSender:
             await request.shutdown()
         self._ready = False
 
-    async def send(self, payload: Mapping[str, Any]) -> Receipt:
+    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
         """One ``sendMessage``; the receipt detail is the new ``message_id``."""
         await self._initialize()
         try:

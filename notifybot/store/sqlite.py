@@ -12,6 +12,9 @@ lock. So a single-statement write needs no ``BEGIN``/``COMMIT``, a query fetches
 its rows in the same round trip as it runs (``execute_fetchall``), a batch of
 rows is one ``executemany``, and events that arrive together are stored by one
 INSERT (group commit, :meth:`SQLiteStore.add_event`).
+
+Every other query is shared with PostgreSQL (:class:`.sql.SQLStore`); only the
+claim is written here, as SQLite has one writer and no row locks to skip.
 """
 
 from __future__ import annotations
@@ -22,17 +25,38 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
 
-from .base import Delivery, DeliveryStatus, NewDelivery, StoredEvent
-from .rows import DELIVERY_COLUMNS, EVENT_SELECT, delivery_from, event_from
+from .base import Delivery
+from .rows import DELIVERY_COLUMNS, DELIVERY_FROM
 from .schema import SQLITE_MIGRATIONS
+from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, SQLStore
 
 
-class SQLiteStore:
+class _Connection:
+    """An aiosqlite connection as :class:`.sql.Conn`: one thread hop per call."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return list(await self._db.execute_fetchall(sql, args))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cursor = await self._db.execute(sql, args)
+        return int(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._db.executemany(sql, list(rows))
+
+
+class SQLiteStore(SQLStore):
     """Events and the outbox in one SQLite database file."""
+
+    dialect = SQLITE
+    migrations = SQLITE_MIGRATIONS
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -60,40 +84,21 @@ class SQLiteStore:
         return self._db
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _tx(self) -> AsyncIterator[Conn]:
         async with self._lock:
             db = await self._conn()
             await db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                yield _Connection(db)
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
             await db.execute("COMMIT")
 
-    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[Conn]:
         async with self._lock:
-            db = await self._conn()
-            return list(await db.execute_fetchall(sql, tuple(params)))
-
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """One statement as its own transaction (autocommit); returns the rows it changed."""
-        async with self._lock:
-            db = await self._conn()
-            cursor = await db.execute(sql, tuple(params))
-            return int(cursor.rowcount)
-
-    async def migrate(self) -> None:
-        async with self._tx() as db:
-            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
-                row = await cur.fetchone()
-            current = (row[0] if row else None) or 0
-            for version, statements in enumerate(SQLITE_MIGRATIONS, start=1):
-                if version > current:
-                    for statement in statements:
-                        await db.execute(statement)
-                    await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+            yield _Connection(await self._conn())
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -165,206 +170,45 @@ class SQLiteStore:
             new.discard(digest)
         return results
 
-    async def get_event(self, event_id: int) -> StoredEvent | None:
-        rows = await self._rows(EVENT_SELECT + " WHERE id = ?", (event_id,))
-        return event_from(rows[0]) if rows else None
-
-    async def unrouted_events(self, limit: int) -> list[StoredEvent]:
-        rows = await self._rows(
-            EVENT_SELECT + " WHERE routed_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return [event_from(row) for row in rows]
-
-    async def route(self, event_id: int, deliveries: Sequence[NewDelivery], now: float) -> int:
-        added = 0
-        async with self._tx() as db:
-            # Only the first to route an event enqueues (see PostgresStore.route).
-            cursor = await db.execute(
-                "UPDATE events SET routed_at = ? WHERE id = ? AND routed_at IS NULL", (now, event_id))
-            if not cursor.rowcount:
-                return 0
-            if deliveries:
-                cursor = await db.executemany(
-                    "INSERT INTO deliveries (event_id, channel, subscription, destination, status, "
-                    "attempts, payload, created_at, updated_at, next_attempt_at, last_error) "
-                    "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (event_id, channel, subscription) DO NOTHING",
-                    [(event_id, new.channel, new.subscription, new.destination,
-                      str(DeliveryStatus.DEAD if new.error else DeliveryStatus.PENDING),
-                      json.dumps(new.payload), now, now, now, new.error) for new in deliveries],
-                )
-                added = cursor.rowcount  # executemany sums the rows of every execution
-                await db.executemany(
-                    "INSERT INTO destinations (key, pace, next_allowed_at) VALUES (?, ?, 0) "
-                    "ON CONFLICT (key) DO UPDATE SET pace = excluded.pace",
-                    [(new.destination, new.pace) for new in deliveries],
-                )
-        return added
-
     async def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:
         if limit <= 0:  # _heads would still take a paced head (and SQLite's LIMIT -1 is "all")
             return []
-        async with self._tx() as db:
-            await db.execute(
+        async with self._tx() as conn:
+            await conn.execute(
                 "UPDATE deliveries SET status = 'pending', updated_at = ? "
-                "WHERE status = 'sending' AND lease_until < ?", (now, now))
-            ready = await db.execute_fetchall(
-                "SELECT key, pace FROM destinations WHERE next_allowed_at <= ? "
-                "AND EXISTS (SELECT 1 FROM deliveries WHERE destination = key "
-                "AND status = 'pending' AND next_attempt_at <= ?) "
-                # Oldest due delivery first, so a busy destination cannot starve another.
-                "ORDER BY (SELECT MIN(id) FROM deliveries WHERE destination = key "
-                "AND status = 'pending' AND next_attempt_at <= ?)", (now, now, now))
+                "WHERE status = 'sending' AND lease_until < ?", now, now)
             ids: list[int] = []
-            for key, pace in ready:
-                ids += await self._heads(db, key, pace, now, limit - len(ids))
+            for key, pace in await conn.fetch(READY, now, now, now):
+                ids += await self._heads(conn, key, pace, now, limit - len(ids))
                 if len(ids) >= limit:
                     break
             if not ids:
                 return []
             marks = ",".join("?" * len(ids))
-            await db.execute(
+            await conn.execute(
                 f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
-                f"lease_until = ?, updated_at = ? WHERE id IN ({marks})", (now + lease, now, *ids))
-            await db.execute(
+                f"lease_until = ?, updated_at = ? WHERE id IN ({marks})", now + lease, now, *ids)
+            await conn.execute(
                 "UPDATE destinations SET next_allowed_at = ? + pace WHERE pace > 0 AND key IN "
-                f"(SELECT destination FROM deliveries WHERE id IN ({marks}))",
-                (now, *ids))
-            rows = await db.execute_fetchall(
-                f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
-                f"WHERE d.id IN ({marks}) ORDER BY d.id", ids)
-            return [delivery_from(row) for row in rows]
+                f"(SELECT destination FROM deliveries WHERE id IN ({marks}))", now, *ids)
+            rows = await conn.fetch(
+                f"SELECT {DELIVERY_COLUMNS} {DELIVERY_FROM} WHERE d.id IN ({marks}) ORDER BY d.id",
+                *ids)
+            return await self._with_events(conn, rows)
 
     @staticmethod
-    async def _heads(db: aiosqlite.Connection, key: str, pace: float, now: float,
-                     room: int) -> list[int]:
+    async def _heads(conn: Conn, key: str, pace: float, now: float, room: int) -> list[int]:
         """The deliveries of one destination that may go now, oldest first."""
         if pace > 0:
             # Paced: one at a time and in order, so nothing while one is in flight,
             # and a head waiting for its retry holds back the ones behind it.
-            sql = ("SELECT id, status, next_attempt_at FROM deliveries WHERE destination = ? "
-                   "AND status IN ('pending', 'sending') ORDER BY id LIMIT 1")
-            heads = list(await db.execute_fetchall(sql, (key,)))
+            heads = await conn.fetch(PACED_HEAD, key, now)
             ok = bool(heads) and heads[0][1] == "pending" and heads[0][2] <= now
             return [int(heads[0][0])] if ok else []
-        sql = ("SELECT id FROM deliveries WHERE destination = ? AND status = 'pending' "
-               "AND next_attempt_at <= ? ORDER BY id LIMIT ?")
-        return [int(row[0]) for row in await db.execute_fetchall(sql, (key, now, room))]
-
-    async def mark_sent(self, delivery_id: int, receipt: str, now: float,
-                        attempt: int | None = None) -> None:
-        await self._finish(delivery_id, "status = 'sent', receipt = ?, last_error = NULL",
-                           (receipt,), now, attempt)
-
-    async def retry_later(self, delivery_id: int, at: float, error: str, now: float,
-                          blocked_until: float | None = None, attempt: int | None = None,
-                          count_attempt: bool = True) -> None:
-        async with self._tx() as db:
-            await db.execute(_PACE_FROM_NOW, (now, delivery_id))
-            await db.execute(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ?, "
-                "lease_until = NULL, updated_at = ?, attempts = attempts - ? "
-                "WHERE id = ? AND status = 'sending' AND (? IS NULL OR attempts = ?)",
-                (at, error, now, 0 if count_attempt else 1, delivery_id, attempt, attempt))
-            if blocked_until is not None:
-                await db.execute(
-                    "UPDATE destinations SET next_allowed_at = MAX(next_allowed_at, ?) "
-                    "WHERE key = (SELECT destination FROM deliveries WHERE id = ?)",
-                    (blocked_until, delivery_id))
-
-    async def mark_dead(self, delivery_id: int, error: str, now: float,
-                        attempt: int | None = None) -> None:
-        await self._finish(delivery_id, "status = 'dead', last_error = ?", (error,), now, attempt)
-
-    async def _finish(self, delivery_id: int, assignments: str, params: tuple[Any, ...],
-                      now: float, attempt: int | None) -> None:
-        # Two statements, each its own transaction, under the one lock: no claim can
-        # run between them. The second only for a paced destination (or a late outcome,
-        # whose destination is not returned), so an unpaced delivery costs one round trip.
-        # A crash between them leaves the pace counted from the claim, as it was.
-        async with self._lock:
-            db = await self._conn()
-            # ``attempt`` fences a late outcome: a send that outlived its lease must not
-            # overwrite the state of the attempt that took the delivery over.
-            finished = list(await db.execute_fetchall(
-                f"UPDATE deliveries SET {assignments}, lease_until = NULL, updated_at = ? "
-                "WHERE id = ? AND status = 'sending' AND (? IS NULL OR attempts = ?) "
-                "RETURNING (SELECT pace FROM destinations WHERE key = destination)",
-                (*params, now, delivery_id, attempt, attempt)))
-            if not finished or (finished[0][0] or 0) > 0:
-                await db.execute(_PACE_FROM_NOW, (now, delivery_id))
-
-    async def release(self, delivery_ids: Sequence[int], now: float) -> None:
-        if not delivery_ids:
-            return
-        marks = ",".join("?" * len(delivery_ids))
-        await self._write(
-            "UPDATE deliveries SET status = 'pending', attempts = MAX(attempts - 1, 0), "
-            f"lease_until = NULL, updated_at = ? WHERE status = 'sending' AND id IN ({marks})",
-            (now, *delivery_ids))
-
-    async def list_deliveries(self, status: DeliveryStatus | Literal["failed"] | None = None,
-                              limit: int = 50, event_id: int | None = None) -> list[Delivery]:
-        where, params = _filters(status, event_id)
-        rows = await self._rows(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id "
-            f"{where} ORDER BY d.id DESC LIMIT ?", (*params, limit))
-        return [delivery_from(row) for row in rows]
-
-    async def replay(self, *, delivery_id: int | None = None, dead: bool = False,
-                     event_id: int | None = None, now: float) -> int:
-        # Never a sent delivery: replaying must not double a message recorded as sent.
-        where, params = _replay_filter(delivery_id, dead, event_id)
-        return await self._write(
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-            f"created_at = ?, updated_at = ? WHERE status IN ('dead', 'pending') AND {where}",
-            (now, now, now, *params))
-
-    async def counts(self) -> dict[DeliveryStatus, int]:
-        rows = await self._rows("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-        found = {DeliveryStatus(row[0]): int(row[1]) for row in rows}
-        return {status: found.get(status, 0) for status in DeliveryStatus}
+        return [int(row[0]) for row in await conn.fetch(UNPACED_HEADS, key, now, now, room)]
 
     async def listen(self, wake: Callable[[str], None]) -> None:
         return None  # one process owns an SQLite outbox: in-process wake-ups suffice
 
-    async def last_event_at(self, exclude: str = "") -> float | None:
-        rows = await self._rows("SELECT MAX(received_at) FROM events WHERE name != ?", (exclude,))
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    async def oldest_pending(self) -> float | None:
-        rows = await self._rows("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
-
-
-# Pace counts from the end of a send, not from its claim: the next message then
-# reaches the destination at least ``pace`` after this one did, whatever the latency.
-_PACE_FROM_NOW = (
-    "UPDATE destinations SET next_allowed_at = MAX(next_allowed_at, ? + pace) "
-    "WHERE pace > 0 AND key = (SELECT destination FROM deliveries WHERE id = ?)")
 _EVENT_BATCH = 500  # events in one INSERT (6 variables each; SQLite allows 32,766)
-
-
-def _filters(status: DeliveryStatus | Literal["failed"] | None,
-             event_id: int | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if status == "failed":
-        clauses.append("d.status = 'pending' AND d.last_error IS NOT NULL")
-    elif status is not None:
-        clauses.append("d.status = ?")
-        params.append(str(status))
-    if event_id is not None:
-        clauses.append("d.event_id = ?")
-        params.append(event_id)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _replay_filter(delivery_id: int | None, dead: bool,
-                   event_id: int | None) -> tuple[str, list[Any]]:
-    if delivery_id is not None:
-        return "id = ?", [delivery_id]
-    if event_id is not None:
-        return "event_id = ?", [event_id]
-    if dead:
-        return "status = 'dead'", []
-    raise ValueError("replay needs a delivery id, an event id or dead=True")

@@ -35,7 +35,11 @@ async def test_each_sample_reaches_every_matching_channel(
     assert telegram.parse_mode == "HTML"
 
     [mail] = await standins.smtp.wait_for(1)
-    assert mail.message["Subject"] == "Invoice OT-INV-12245 status: Draft → Approved by Sam Taylor"
+    # One steady subject per job (the invoice's job), so mail clients thread; the change
+    # leads the body.
+    assert mail.message["Subject"] == "[HireHop] Job 16757"
+    text = mail.message.get_body(("plain",)).get_content()
+    assert text.splitlines()[0] == "Invoice OT-INV-12245 status: Draft → Approved by Sam Taylor"
     assert mail.message["Message-ID"]
     assert mail.tls and mail.username == "notifybot"
     html = mail.message.get_body(("html",)).get_content()

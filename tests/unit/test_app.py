@@ -159,7 +159,7 @@ async def test_healthz_reports_the_outbox(harness: Harness) -> None:
     assert response.status_code == 200
     body = await response.get_json()
     assert body["status"] == "ok"
-    assert set(body["deliveries"]) == {"pending", "sending", "sent", "dead"}
+    assert set(body["deliveries"]) == {"pending", "sending", "sent", "dead", "silenced"}
     assert sum(body["deliveries"].values()) == 1, "one event, one matching channel"
     async def sent() -> bool:
         return (await harness.store.counts())[DeliveryStatus.SENT] >= 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from notifybot.channels import STANDALONE
 from notifybot.config import DeliveryConfig
 from notifybot.errors import PermanentDeliveryError, RateLimited, TemporaryDeliveryError
 from notifybot.outbox import Outbox
@@ -162,27 +163,40 @@ async def test_an_unconfigured_channel_makes_a_dead_delivery(store: SQLiteStore)
     assert row.last_error == "channel 'gone' is not configured"
 
 
-async def test_run_delivers_what_is_enqueued_and_stop_releases_nothing_twice(
-    store: SQLiteStore,
-) -> None:
-    sender = FakeSender("log")
-    outbox = Outbox(store, {"log": sender}, DeliveryConfig(poll_interval=0.05))
-    runner = asyncio.create_task(outbox.run())
-    await enqueue(store, sender, 20, 0.0)
-    outbox.wake()
-    await eventually(lambda: len(sender.sent) >= 20, what="20 deliveries")
-    await outbox.stop()
-    await runner
-    counts = await store.counts()
-    assert counts[DeliveryStatus.SENT] == 20 and len(sender.sent) == 20
-
-
 class SlowSender(FakeSender):
     """Never finishes a send until cancelled: a send in flight at shutdown."""
 
-    async def send(self, payload):  # type: ignore[no-untyped-def]
+    async def send(self, payload, context=STANDALONE):  # type: ignore[no-untyped-def]
         self.attempts += 1
         await asyncio.Event().wait()
+
+
+async def test_stop_releases_only_unfinished_sends_and_a_restart_sends_them_once(
+    store: SQLiteStore,
+) -> None:
+    fast, slow = FakeSender("log"), SlowSender("slow")
+    outbox = Outbox(store, {"log": fast, "slow": slow}, DeliveryConfig(poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    await enqueue(store, fast, 20, 0.0)
+    await enqueue(store, slow, 2, 0.0)
+    outbox.wake()
+    await eventually(lambda: len(fast.sent) >= 20 and slow.attempts == 2,
+                     what="20 sent and 2 hanging")
+    await outbox.stop(grace=0.1)
+    await runner
+    rows = await store.list_deliveries(limit=100)
+    assert sorted((d.channel, d.status, d.attempts) for d in rows if d.channel == "slow") == [
+        ("slow", DeliveryStatus.PENDING, 0)] * 2  # released, the attempt given back
+    assert {d.status for d in rows if d.channel == "log"} == {DeliveryStatus.SENT}
+    # The next start sends the two released ones, and nothing recorded as sent again.
+    again = FakeSender("slow")
+    restarted = Outbox(store, {"log": fast, "slow": again}, DeliveryConfig(poll_interval=0.05))
+    runner = asyncio.create_task(restarted.run())
+    await eventually(lambda: len(again.sent) == 2, what="the released two")
+    await restarted.stop()
+    await runner
+    assert len(fast.sent) == 20
+    assert (await store.counts())[DeliveryStatus.SENT] == 22
 
 
 async def test_stop_returns_unfinished_sends_to_pending_without_spending_an_attempt(
@@ -202,17 +216,14 @@ async def test_stop_returns_unfinished_sends_to_pending_without_spending_an_atte
 class AccountSender(FakeSender):
     """Two destinations behind one account (one Telegram bot feeding two chats)."""
 
-    account = "bot:1"
-    account_pace = 0.05
-
-    async def send(self, payload):  # type: ignore[no-untyped-def]
+    async def send(self, payload, context=STANDALONE):  # type: ignore[no-untyped-def]
         self.times = [*getattr(self, "times", []), asyncio.get_running_loop().time()]
-        return await super().send(payload)
+        return await super().send(payload, context)
 
 
 async def test_an_account_pace_spaces_sends_across_its_destinations(store: SQLiteStore) -> None:
-    a = AccountSender("a", destination="chat:a")
-    b = AccountSender("b", destination="chat:b")
+    a = AccountSender("a", destination="chat:a", account="bot:1", account_pace=0.05)
+    b = AccountSender("b", destination="chat:b", account="bot:1", account_pace=0.05)
     b.times = a.times = []
     await enqueue(store, a, 3, 0.0)
     await enqueue(store, b, 3, 0.0)

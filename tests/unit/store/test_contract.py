@@ -380,7 +380,8 @@ async def test_counts_every_state(store: Store) -> None:
     a, b, _ = await store.claim(T0, LEASE, 10)
     await store.mark_sent(a.id, "ok", T0)
     await store.retry_later(b.id, T0 + 9, "x", T0)
-    assert await store.counts() == {PENDING: 1, SENDING: 1, SENT: 1, DEAD: 1}
+    assert await store.counts() == {PENDING: 1, SENDING: 1, SENT: 1, DEAD: 1,
+                                    DeliveryStatus.SILENCED: 0}
 
 
 async def test_oldest_pending(store: Store) -> None:

@@ -11,8 +11,12 @@ from collections import defaultdict
 
 import pytest
 
+from notifybot.config import DeliveryConfig
+from notifybot.outbox import Outbox
 from notifybot.store import DeliveryStatus, NewDelivery, open_store
 from notifybot.store.postgres import PostgresStore
+from notifybot.store.schema import POSTGRES_MIGRATIONS
+from notifybot.testing import FakeSender
 from tests.polling import eventually
 
 from .conftest import PgStores, admin_connection, database_url, fresh_schema
@@ -89,7 +93,7 @@ async def test_concurrent_migrations() -> None:
             versions = await admin.fetch(f"SELECT version FROM {schema}.schema_version")
         finally:
             await admin.close()
-        assert [row[0] for row in versions] == [1]
+        assert [row[0] for row in versions] == list(range(1, len(POSTGRES_MIGRATIONS) + 1))
 
 
 class Woken:
@@ -204,3 +208,41 @@ async def test_claim_skips_what_another_transaction_holds_without_waiting(
         await other.close()
     assert sorted(d.channel for d in await store.claim(T0, LEASE, 10)) == [
         "free2", "head", "held"]
+
+
+async def test_two_instances_racing_on_one_job_make_one_root_and_keep_its_order(
+        pg_stores: PgStores) -> None:
+    """Two processes route and deliver a job's events at once: one root, replies in order."""
+    one, two = await pg_stores(), await pg_stores()
+    chat = FakeSender("ops", kind="slack", destination="slack:#ops")  # the one shared channel
+
+    async def route(store: PostgresStore, job: int, step: int) -> None:
+        event_id = await add(store)
+        await store.route(event_id, [NewDelivery(
+            "ops", "s0", chat.destination, 0.0, {"text": f"job {job} step {step}"},
+            thread_key=f"1:job:{job}")], T0)
+
+    # Both instances route the events of three jobs, interleaved and concurrently.
+    await asyncio.gather(*[route(one if step % 2 else two, job, step)
+                           for step in range(6) for job in (1, 2, 3)])
+    settings = DeliveryConfig(poll_interval=0.02, concurrency=8)
+    outboxes = [Outbox(store, {"ops": chat}, settings) for store in (one, two)]
+    runners = [asyncio.create_task(outbox.run()) for outbox in outboxes]
+    try:
+        await eventually(lambda: len(chat.sent) == 18, what="18 messages", within=20)
+    finally:
+        for outbox in outboxes:
+            await outbox.stop()
+        await asyncio.gather(*runners)
+    roots = [c.thread_key for c in chat.contexts if c.root is None]
+    assert sorted(roots) == ["1:job:1", "1:job:2", "1:job:3"], "exactly one root per job"
+    for job in (1, 2, 3):
+        texts = [p["text"] for p, c in zip(chat.sent, chat.contexts, strict=True)
+                 if c.thread_key == f"1:job:{job}"]
+        ids = [await status_id(one, text) for text in texts]
+        assert ids == sorted(ids), f"job {job}'s messages out of order"
+
+
+async def status_id(store: PostgresStore, text: str) -> int:
+    [found] = [d.id for d in await store.list_deliveries(limit=100) if d.payload["text"] == text]
+    return found
