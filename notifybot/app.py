@@ -18,9 +18,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .channel_health import ChannelHealth
 from .channels import Sender, build_sender
 from .config import Config
 from .errors import ConfigError, WebhookRejected
+from .hops import Hops
 from .metrics import Metrics
 from .outbox import Outbox
 from .pipeline import Pipeline
@@ -52,6 +54,10 @@ def create_app(config: Config, *, store: Store | None = None,
     pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
                         on_enqueued=outbox.wake)
     outbox.rerender = pipeline.payload_for
+    hops = Hops(store, lambda: pipeline.config, senders, pipeline.payload_as,
+                ChannelHealth(config.channels, metrics.channel_up), clock=pipeline.clock,
+                on_enqueued=outbox.wake)
+    outbox.on_outcome = hops.on_outcome  # channel health, and fallbacks of dead deliveries
     reloader = Reloader(config_path or config.path, pipeline, outbox, senders, metrics)
     app.extensions["notifybot"] = pipeline
     app.extensions["notifybot.reloader"] = reloader
@@ -68,6 +74,7 @@ def create_app(config: Config, *, store: Store | None = None,
         await store.listen(wake)
         tasks.append(asyncio.create_task(pipeline.run_router(config.delivery.poll_interval)))
         tasks.append(asyncio.create_task(outbox.run()))
+        tasks.append(asyncio.create_task(hops.run()))  # escalation of deliveries kept waiting
         if config_path is not None:
             tasks.append(asyncio.create_task(reloader.watch(watch_interval)))
         watchdog = Watchdog(pipeline, started_at=pipeline.clock())
@@ -123,7 +130,8 @@ def create_app(config: Config, *, store: Store | None = None,
     @app.get("/healthz")
     async def healthz() -> tuple[Response, int]:
         counts = await store.counts()
-        return jsonify({"status": "ok", "deliveries": {str(k): v for k, v in counts.items()}}), 200
+        # "degraded" with the failing channels while any fails; still 200: the process runs.
+        return jsonify({**hops.report(), "deliveries": {str(k): v for k, v in counts.items()}}), 200
 
     @app.errorhandler(RequestEntityTooLarge)
     async def too_large(_: Any) -> tuple[Response, int]:

@@ -71,6 +71,11 @@ class ChannelHealth:
         for name in wanted:
             self._set_gauge(name)
 
+    def follow(self, channels: Iterable[str]) -> None:
+        """:meth:`reconfigure` if the set of channels changed (a reload); cheap otherwise."""
+        if frozenset(channels) != self._channels:
+            self.reconfigure(channels)
+
     def observe(self, channel: str, error: DeliveryError | None, now: float) -> Transition | None:
         """One delivery outcome: ``error`` None when it was delivered.
 

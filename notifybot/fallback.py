@@ -20,6 +20,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from .channels import Sender
 from .config import ChannelConfig, Config
 from .durations import format_duration
 from .formatting import (
@@ -33,11 +34,12 @@ from .formatting import (
     one_line,
     truncate,
 )
+from .store import Delivery, NewDelivery
+from .store.base import DeliveryKind
 from .visible_html import cut_visible
 
-FALLBACK = "fallback"  # the kind of a delivery made because another died
-ESCALATION = "escalation"  # the kind of one made because another waited too long
-HOP_KINDS = frozenset({FALLBACK, ESCALATION})  # never the cause of another hop
+# A fallback or escalation never causes another hop: one hop only, no loops.
+HOP_KINDS = frozenset({DeliveryKind.FALLBACK, DeliveryKind.ESCALATION})
 _KINDS = {"slack": "Slack", "telegram": "Telegram", "email": "email", "console": "console"}
 _SHOWN_RECIPIENTS = 3
 REASON_LIMIT = 300
@@ -74,18 +76,21 @@ def _recipients(value: Any) -> str:
 
 def failure_notice(channel: ChannelConfig, reason: str) -> str:
     """``could not reach Slack #ops: invalid_auth``: a delivery there died for ``reason``."""
-    return f"could not reach {destination_label(channel)}: {_reason(reason)}"
+    return f"could not reach {destination_label(channel)}: {_reason(channel, reason)}"
 
 
 def waiting_notice(channel: ChannelConfig, waited: float, reason: str | None) -> str:
     """A delivery to ``channel`` has waited ``waited`` seconds and is still being retried."""
     text = (f"this message has been waiting {_minutes(waited)} for "
             f"{destination_label(channel)} and is still being retried")
-    return f"{text} (last error: {_reason(reason)})" if reason else text
+    return f"{text} (last error: {_reason(channel, reason)})" if reason else text
 
 
-def _reason(reason: str) -> str:
-    return truncate(one_line(reason), REASON_LIMIT) or "unknown error"
+def _reason(channel: ChannelConfig, reason: str) -> str:
+    # Channels prefix their reasons with their kind ("slack: invalid_auth"); the
+    # notice names the kind already.
+    text = one_line(reason).removeprefix(f"{channel.type}: ")
+    return truncate(text, REASON_LIMIT) or "unknown error"
 
 
 def _minutes(seconds: float) -> str:
@@ -109,6 +114,22 @@ def describe(config: Config, channel: str) -> list[str]:
         lines.append(f"if still unsent after {format_duration(chan.escalate_after)}: "
                      f"sent to {where} once, headed \"{notice}\"")
     return lines
+
+
+def hop(origin: Delivery, kind: DeliveryKind, target: str, sender: Sender,
+        payload: Mapping[str, Any]) -> NewDelivery:
+    """The delivery to ``target`` (the fallback channel) that speaks for ``origin``.
+
+    Its key, ``fallback:{id}`` or ``escalation:{id}``, is UNIQUE: two instances, a
+    crash or a replay of ``origin`` never make a second one. It stands alone (no
+    thread) and carries the same events, so ``deliveries`` and ``replay --event``
+    find it beside its origin.
+    """
+    return NewDelivery(
+        channel=target, subscription=origin.subscription, destination=sender.destination,
+        pace=sender.pace, payload=dict(payload), key=f"{kind}:{origin.id}",
+        event_ids=origin.event_ids or (origin.event_id,), kind=kind, origin_id=origin.id,
+        note=f"{kind} for delivery {origin.id} on {origin.channel}")
 
 
 def with_notice(kind: str, payload: Mapping[str, Any], notice: str) -> dict[str, Any]:

@@ -280,5 +280,8 @@ class Store(Protocol):
         ...
 
     async def waiting_since(self, channel: str, before: float, limit: int) -> list[Delivery]:
-        """Pending deliveries of ``channel`` created before ``before`` (escalation), oldest first."""
+        """Pending deliveries of ``channel`` created before ``before`` (escalation), oldest first.
+
+        Those with an ``escalation:{id}`` delivery already are left out.
+        """
         ...
