@@ -25,9 +25,11 @@ from .channels import build_sender
 from .config import Config, load
 from .errors import ConfigError, DeliveryError, NotifybotError
 from .events import parse_event
+from .fallback import describe as describe_hops
 from .formatting import FORMATTERS
 from .ingest import decode
 from .matching import Subscription
+from .mentions import add_mentions, describe_mentions, mentions_for
 from .messages import Fact, Message
 from .output import Progress, table
 from .pipeline import prepare, renderer_for
@@ -92,12 +94,18 @@ async def preview(args: argparse.Namespace) -> int:
         mark = "MATCH" if verdict.matched else "no   "
         print(f"\n{mark} {sub.channel} ({kind}) subscription {sub.id}: {verdict.reason}")
         if verdict.matched:
+            mentioned = mentions_for(event, sub.mention, config.people)
             try:
-                rendered = FORMATTERS[kind](renderer.render(event, sub.template))
+                rendered = add_mentions(kind, FORMATTERS[kind](renderer.render(event, sub.template)),
+                                        mentioned)
             except ConfigError as exc:
                 print(f"  template error: {exc}")
                 continue
             for line in json.dumps(rendered, ensure_ascii=False, indent=2).splitlines():
+                print(f"  {line}")
+            # Who is mentioned, and who hears when this channel cannot take the message.
+            for line in [*describe_mentions(sub.mention, mentioned), *describe_hops(config,
+                                                                                   sub.channel)]:
                 print(f"  {line}")
     if not config.index.all:
         print("\nno subscriptions configured")

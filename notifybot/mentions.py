@@ -88,6 +88,17 @@ def display_name(person: Person) -> str:
     return person.names[0] if person.names else person.key
 
 
+def describe_mentions(mention: Sequence[str], mentions: Sequence[Mention]) -> list[str]:
+    """What ``mention`` came to for one event, in words (for ``preview``)."""
+    if not mention:
+        return []
+    if not mentions:
+        return [f"mentions nobody: {', '.join(mention)} named no one for this event"]
+    parts = [f"{m.name} ([people.{m.person.key}])" if m.person
+             else f"{m.name} (no [people] entry: named in plain text)" for m in mentions]
+    return ["mentions " + ", ".join(parts)]
+
+
 def add_mentions(kind: str, payload: Mapping[str, Any],
                  mentions: Sequence[Mention]) -> dict[str, Any]:
     """``payload`` (as :mod:`.formatting` made it for ``kind``) with ``mentions`` added.

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from notifybot.cli import main
 from notifybot.config import ChannelConfig
 from notifybot.fallback import (
     describe,
@@ -19,7 +20,7 @@ from notifybot.formatting import EMAIL_SUBJECT_LIMIT, FORMATTERS, SLACK_TEXT_LIM
 from notifybot.messages import Fact, Message
 from notifybot.visible_html import visible_length
 
-from .test_config import HEAD, load_text
+from .test_config import ENV, HEAD, load_text, write
 from .test_conversation_config import MAIL, SLACK
 
 
@@ -112,3 +113,33 @@ def test_preview_describes_both_hops(tmp_path: Path) -> None:
         '"this message has been waiting 15 minutes for Slack C1 (channel ops) and is still '
         'being retried"']
     assert describe(config, "oncall") == []
+
+
+def test_the_preview_command_shows_mentions_and_hops(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path, HEAD + MAIL + SLACK + '''fallback = "oncall"
+escalate_after = "15m"
+  [[channels.ops.subscriptions]]
+  events = ["job.*"]
+  mention = ["manager", "jo"]
+
+[people.sam]
+names = ["Sam Taylor"]
+slack = "U0123ABCD"
+[people.jo]
+names = ["Jo Reid"]
+''')
+    event = tmp_path / "event.json"
+    event.write_text('{"event": "job.updated", "job": 7, "data": {"MANAGER": "sam taylor"}}')
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        main(["preview", str(event), "-c", str(config)])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0, out
+    assert '"text": "cc <@U0123ABCD>, Jo Reid"' in out
+    assert "mentions Sam Taylor ([people.sam]), Jo Reid ([people.jo])" in out
+    assert ('if it dies: sent to oncall (email to oncall@example.com) too, headed '
+            '"could not reach Slack C1 (channel ops): REASON"') in out
+    assert "if still unsent after 15m: sent to oncall" in out

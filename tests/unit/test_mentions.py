@@ -10,7 +10,7 @@ import pytest
 from notifybot.config import Person
 from notifybot.events import parse_event
 from notifybot.formatting import FORMATTERS, SLACK_TEXT_LIMIT, TELEGRAM_LIMIT
-from notifybot.mentions import Mention, add_mentions, mentions_for, name_key
+from notifybot.mentions import Mention, add_mentions, describe_mentions, mentions_for, name_key
 from notifybot.messages import Fact, Message
 from notifybot.visible_html import visible_length
 
@@ -145,3 +145,13 @@ class _Strict(HTMLParser):
     def close(self) -> None:
         super().close()
         assert not self.stack
+
+
+def test_preview_says_who_is_mentioned_and_how() -> None:
+    mentions = mentions_for(job_event(MANAGER="Sam Taylor", MANAGER2="Alex Morgan"),
+                            ["manager"], PEOPLE)
+    assert describe_mentions(["manager"], mentions) == [
+        "mentions Sam Taylor ([people.sam]), Alex Morgan (no [people] entry: named in plain text)"]
+    assert describe_mentions(["manager"], []) == [
+        "mentions nobody: manager named no one for this event"]
+    assert describe_mentions([], []) == []
