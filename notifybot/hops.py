@@ -40,6 +40,7 @@ from .store.base import DeliveryKind
 log = logging.getLogger("notifybot.hops")
 RenderAs = Callable[[Delivery, str], Awaitable[Mapping[str, Any]]]
 BATCH = 100  # escalations looked for per channel and query
+RECOVERY_WINDOW = 3600.0  # seconds: a fallback missed (crash, storage error) is made this late
 MIN_INTERVAL, MAX_INTERVAL = 1.0, 30.0  # how often the escalation check runs, in seconds
 
 
@@ -84,12 +85,36 @@ class Hops:
         current = await self.store.get_delivery(delivery.id)
         if current is None or current.status is not DeliveryStatus.DEAD:
             return
-        notice = failure_notice(chan, current.last_error or error.reason)
-        made = await self._hop(current, DeliveryKind.FALLBACK, chan, notice)
-        if made is not None and await self._enqueue([made], now):
-            log.warning("delivery dead on %s; sent to fallback %s", chan.name, chan.fallback,
-                        extra={"channel": chan.name, "delivery_id": current.id,
-                               "reason": current.last_error or error.reason})
+        await self._fall_back(chan, [current], now)
+
+    async def recover(self) -> int:
+        """Fallbacks for deliveries that died in the last hour without one; how many made.
+
+        The fallback is made right after the death is recorded; a crash or a storage
+        error in between would lose it, so the periodic check looks again.
+        """
+        config, now, made = self.config(), self.clock(), 0
+        for chan in config.channels.values():
+            if chan.fallback is not None:
+                dead = await self.store.dead_without_fallback(chan.name, now - RECOVERY_WINDOW,
+                                                              BATCH)
+                made += await self._fall_back(chan, dead, now)
+        return made
+
+    async def _fall_back(self, chan: ChannelConfig, dead: list[Delivery], now: float) -> int:
+        hops = []
+        for delivery in dead:
+            reason = delivery.last_error or "unknown error"
+            made = await self._hop(delivery, DeliveryKind.FALLBACK, chan,
+                                   failure_notice(chan, reason))
+            if made is not None:
+                hops.append(made)
+        added = await self._enqueue(hops, now)
+        if added:
+            one = {"delivery_id": dead[0].id} if len(dead) == 1 else {}
+            log.warning("%d dead delivery(ies) on %s sent to fallback %s", added, chan.name,
+                        chan.fallback, extra={"channel": chan.name, **one})
+        return added
 
     async def escalate(self) -> int:
         """One escalation for each delivery waiting past its channel's ``escalate_after``.
@@ -137,6 +162,7 @@ class Hops:
         while True:
             try:
                 await self.escalate()
+                await self.recover()
             except Exception:
                 log.exception("could not check for deliveries to escalate; trying again shortly")
             await asyncio.sleep(self.interval())

@@ -19,7 +19,7 @@ from notifybot.metrics import Metrics
 from notifybot.outbox import Outbox
 from notifybot.pipeline import Pipeline
 from notifybot.store import Delivery, DeliveryStatus, NewDelivery, Store
-from notifybot.store.base import DeliveryKind
+from notifybot.store.base import DeliveryKind, Outcome
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
 from tests.polling import eventually
@@ -240,3 +240,29 @@ async def _dead(harness: Harness, channel: str) -> Delivery | None:
 async def _pending(harness: Harness, channel: str) -> bool:
     return any(d.status is DeliveryStatus.PENDING and d.attempts
                for d in await harness.deliveries(channel))
+
+
+async def test_a_fallback_lost_to_a_crash_is_made_by_the_periodic_check(tmp_path: Path,
+                                                                        store: Store) -> None:
+    """The death was recorded, then the process died before making the fallback."""
+    h = await harness_for(tmp_path, store)
+    await h.event()
+    claimed, = await h.store.claim(h.clock(), 60, 10)
+    await h.store.record([Outcome(claimed.id, DeliveryStatus.DEAD, claimed.attempts,
+                                  error="slack: invalid_auth")], h.clock())
+    assert await h.hops.recover() == 1
+    assert await h.hops.recover() == 0
+    hop, = await h.deliveries("oncall")
+    assert hop.key == f"fallback:{claimed.id}"
+    assert hop.payload["subject"].startswith("could not reach Slack #ops: invalid_auth — ")
+
+
+async def test_the_periodic_check_leaves_old_dead_deliveries_alone(tmp_path: Path,
+                                                                   store: Store) -> None:
+    h = await harness_for(tmp_path, store)
+    await h.event()
+    claimed, = await h.store.claim(h.clock(), 60, 10)
+    await h.store.record([Outcome(claimed.id, DeliveryStatus.DEAD, claimed.attempts,
+                                  error="slack: invalid_auth")], h.clock())
+    h.clock.now += 2 * 3600
+    assert await h.hops.recover() == 0
