@@ -69,6 +69,11 @@ class Hops:
         self.health.follow(self.config().channels)
         return self.health.snapshot()
 
+    def problems(self) -> dict[str, Any]:
+        """``{"failing": {...}}`` while a channel fails, else ``{}``: a ``/healthz`` check."""
+        failing = self.report()["failing"]
+        return {"failing": failing} if failing else {}
+
     async def on_outcome(self, delivery: Delivery, error: DeliveryError | None,
                          now: float) -> None:
         """The outbox's callback: health always; a fallback when ``delivery`` just died."""

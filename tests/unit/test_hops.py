@@ -266,3 +266,12 @@ async def test_the_periodic_check_leaves_old_dead_deliveries_alone(tmp_path: Pat
                                   error="slack: invalid_auth")], h.clock())
     h.clock.now += 2 * 3600
     assert await h.hops.recover() == 0
+
+
+async def test_problems_name_the_failing_channels_for_healthz(tmp_path: Path,
+                                                             store: Store) -> None:
+    h = await harness_for(tmp_path, store)
+    assert h.hops.problems() == {}
+    h.hops.health.observe("ops", PermanentDeliveryError("slack: invalid_auth"), h.clock())
+    assert h.hops.problems() == {"failing": {"ops": {
+        "since": "2026-05-28T20:26:40+00:00", "reason": "slack: invalid_auth"}}}
