@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,11 @@ from notifybot.events import parse_event
 from notifybot.formatting import FORMATTERS, SLACK_TEXT_LIMIT, TELEGRAM_LIMIT
 from notifybot.mentions import Mention, add_mentions, describe_mentions, mentions_for, name_key
 from notifybot.messages import Fact, Message
+from notifybot.pipeline import plan, renderer_for
+from notifybot.testing import FakeSender
 from notifybot.visible_html import visible_length
+
+from .test_config import HEAD, load_text
 
 SAM = Person("sam", ("Sam Taylor",), slack="U0123ABCD", telegram="sam_t", email="sam@example.com")
 JO = Person("jo", ("Jo Reid", "Joanna Reid"), slack="U0456EFGH")
@@ -155,3 +160,33 @@ def test_preview_says_who_is_mentioned_and_how() -> None:
     assert describe_mentions(["manager"], []) == [
         "mentions nobody: manager named no one for this event"]
     assert describe_mentions([], []) == []
+
+
+def test_planned_payloads_carry_the_subscriptions_mentions(tmp_path: Path) -> None:
+    config = load_text(tmp_path, HEAD + '''
+[people.sam]
+names = ["Sam Taylor"]
+slack = "U0123ABCD"
+telegram = "sam_t"
+
+[channels.ops]
+type = "slack"
+token = "xoxb-1"
+channel = "#ops"
+  [[channels.ops.subscriptions]]
+  events = ["job.*"]
+  mention = ["manager"]
+
+[channels.quiet]
+type = "telegram"
+token = "1:x"
+chat_id = "42"
+  [[channels.quiet.subscriptions]]
+  events = ["job.*"]
+''')
+    senders = {"ops": FakeSender("ops", kind="slack"), "quiet": FakeSender("quiet", kind="telegram")}
+    event = job_event(MANAGER="Sam Taylor", JOB_NAME="Tour")
+    planned = {d.channel: d for d in plan(event, config.index.match(event), renderer_for(config),
+                                          senders, config.channels, config.people)}  # type: ignore[arg-type]
+    assert planned["ops"].payload["text"].endswith("\ncc <@U0123ABCD>")
+    assert "cc" not in planned["quiet"].payload["text"]  # no mention = [...]: nobody named
