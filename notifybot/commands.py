@@ -158,7 +158,8 @@ async def deliveries(args: argparse.Namespace) -> int:
             print(json.dumps({"id": d.id, "event_id": d.event_id, "event": d.event_name,
                               "channel": d.channel, "status": str(d.status),
                               "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
-                              "last_error": d.last_error, "receipt": d.receipt}))
+                              "last_error": d.last_error, "receipt": d.receipt,
+                              "kind": str(d.kind), "origin_id": d.origin_id}))
         return 0
     print(table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "LAST ERROR"],
                 [[str(d.id), str(d.event_id), d.event_name, d.channel, str(d.status),

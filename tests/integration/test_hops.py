@@ -162,6 +162,12 @@ async def test_a_revoked_slack_token_sends_every_message_to_the_oncall_email(
     dead_rows = [line for line in listed.stdout.splitlines() if " team " in f" {line} "]
     assert len(dead_rows) == 3, listed.stdout  # the originals stay, dead and replayable
     assert "invalid_auth" in listed.stdout
+    every = await service.cli("deliveries", "--json")
+    rows = [json.loads(line) for line in every.stdout.splitlines()]
+    dead_ids = {r["id"] for r in rows if r["channel"] == "team" and r["status"] == "dead"}
+    hops = [r for r in rows if r["channel"] == "oncall"]
+    assert {(r["kind"], r["status"]) for r in hops} == {("fallback", "sent")}
+    assert {r["origin_id"] for r in hops} == dead_ids
 
     report = await health(service)
     assert report["status"] == "degraded"
