@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     serve = command("serve", commands.serve, "run the HTTP server and the delivery workers")
     serve.add_argument("--bind", help="HOST:PORT, overriding [server] bind")
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default="info", type=str.lower,
+                       choices=("debug", "info", "warning", "error", "critical"))
     command("check", commands.check, "validate the configuration and every template")
     command("migrate", commands.migrate,
             "create or upgrade the database schema (serve also does this at start)")

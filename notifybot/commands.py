@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.utils import LifespanFailureError, repr_socket_addr
 
 from . import config_file, editing, logs
 from .app import create_app
@@ -27,6 +29,7 @@ from .errors import ConfigError, DeliveryError, NotifybotError
 from .events import parse_event
 from .fallback import describe as describe_hops
 from .formatting import FORMATTERS
+from .health import describe, is_storage_error
 from .ingest import decode
 from .matching import Subscription
 from .mentions import add_mentions, describe_mentions, mentions_for
@@ -37,16 +40,26 @@ from .reload import Reloader
 from .rendering import check_templates
 from .store import DeliveryStatus, Store, open_store
 
+STARTUP_TIMEOUT = 10.0  # seconds for the database at startup: a clear exit beats a hang
+log = logging.getLogger("notifybot.serve")
+
 
 async def serve(args: argparse.Namespace) -> int:
+    """Run until SIGTERM/SIGINT. Anything that stops startup (the configuration, the
+    database, the address) ends the process at once with one line naming it."""
     logs.setup(args.log_format, args.log_level)
     config, renderer, _ = prepare(args.config)
-    app = create_app(config, renderer=renderer, config_path=args.config)
-    hypercorn = HypercornConfig()
-    hypercorn.bind = [args.bind or config.server.bind]
-    hypercorn.accesslog = None
-    hypercorn.errorlog = logging.getLogger("hypercorn.error")  # one handler: ours
-    hypercorn.graceful_timeout = 10
+    hypercorn, sockets = _listening(args.bind or config.server.bind)
+    try:
+        store = await _ready_store(config.server.database)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    address = ", ".join(repr_socket_addr(s.family, s.getsockname()) for s in sockets)
+    hypercorn.bind = [f"fd://{s.detach()}" for s in sockets]  # hypercorn owns them now
+    app = create_app(config, store=store, renderer=renderer, config_path=args.config,
+                     address=address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -60,8 +73,65 @@ async def serve(args: argparse.Namespace) -> int:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    await hypercorn_serve(app, hypercorn, shutdown_trigger=stop.wait)
+    try:
+        await hypercorn_serve(app, hypercorn, shutdown_trigger=stop.wait)
+    except LifespanFailureError as exc:  # the app's startup failed (and closed what it opened)
+        raise NotifybotError(f"startup failed: {exc}") from None
     return 0
+
+
+async def _ready_store(url: str) -> Store:
+    """The store, reachable and migrated, or NotifybotError saying which database and why."""
+    place = _database_place(url)
+    if url.startswith("sqlite:///") and not Path(place).parent.is_dir():
+        raise NotifybotError(f"cannot use the database {place}: the folder "
+                             f"{Path(place).parent} does not exist")
+    store = open_store(url)
+    try:
+        await asyncio.wait_for(store.migrate(), STARTUP_TIMEOUT)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await store.close()
+        # aiosqlite stops the thread of a failed connection with a future it does not
+        # await: let it finish while the loop runs, or it prints a traceback at exit.
+        await asyncio.sleep(0.1)
+        if not is_storage_error(exc):
+            raise
+        reason = describe(exc) if not type(exc).__module__.startswith("asyncpg") else (
+            str(exc) or type(exc).__name__)  # PostgreSQL's message names no password
+        raise NotifybotError(f"cannot use the database {place}: {reason}") from None
+    log.info("database: %s", place)
+    return store
+
+
+def _database_place(url: str) -> str:
+    """Where the database is, for people: SQLite's absolute path; PostgreSQL without password."""
+    if url.startswith("sqlite:///"):
+        return str(Path(url.removeprefix("sqlite:///") or "notifybot.db").resolve())
+    parts = urlsplit(url)
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1))
+    return urlunsplit(parts)
+
+
+def _listening(bind: str) -> tuple[HypercornConfig, list[socket.socket]]:
+    """Hypercorn's settings and the sockets, bound already.
+
+    Binding here, before anything else starts, turns "address already in use" into
+    one line and an exit, and gives the real address (port 0 picks one) for the log.
+    """
+    hypercorn = HypercornConfig()
+    hypercorn.bind = [bind]
+    hypercorn.accesslog = None
+    hypercorn.errorlog = logging.getLogger("hypercorn.error")  # one handler: ours
+    hypercorn.graceful_timeout = 10
+    try:
+        sockets = hypercorn.create_sockets().insecure_sockets
+    except OSError as exc:
+        raise NotifybotError(f"cannot listen on {bind}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise NotifybotError(f"cannot listen on {bind}: expected HOST:PORT") from None
+    return hypercorn, sockets
 
 
 async def _reload(reloader: Reloader) -> None:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from re import _parser as re_parser  # type: ignore[attr-defined]  # to read a pattern's shape
 from typing import Any
 
+import re2  # type: ignore[import-untyped]
+
 from .errors import ConfigError
-from .events import Event
+from .events import Event, safe_text
 from .statuses import StatusLabels, StatusTable, to_code
 
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "matches", "exists", "changed")
@@ -31,6 +34,34 @@ _ORDER: Mapping[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt,
     "lte": operator.le,
 }
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # RE2 would print each refused pattern to stderr itself
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A ``matches`` pattern compiled by RE2: linear-time search, whatever the text."""
+
+    pattern: str
+    compiled: Any = field(compare=False, repr=False)
+
+    @classmethod
+    def compile(cls, pattern: str) -> Regex:
+        """Raise ValueError saying why RE2 refuses the pattern."""
+        try:
+            return cls(pattern, re2.compile(pattern, _RE2_OPTIONS))
+        except re2.error as exc:
+            detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+                exc.args[0], bytes) else str(exc)
+            raise ValueError(detail) from None
+
+    def search(self, text: str) -> bool:
+        try:
+            return self.compiled.search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate (ingest removes them; old events)
+            return self.compiled.search(safe_text(text)) is not None
 
 
 @dataclass(frozen=True)
@@ -44,7 +75,7 @@ class Condition:
     def describe(self) -> str:
         if self.op in ("exists", "changed"):
             return f"{self.path} {self.op if self.value else 'not ' + self.op}"
-        if isinstance(self.value, re.Pattern):
+        if isinstance(self.value, Regex):
             return f"{self.path} matches {self.value.pattern!r}"
         if isinstance(self.value, tuple):
             return f"{self.path} {self.op} {list(self.value)!r}"
@@ -131,9 +162,11 @@ def _condition(
         if not isinstance(value, str):
             raise ConfigError("matches takes a regular expression string", where=where, key=key)
         try:
-            return Condition(path, op, re.compile(value))
-        except re.error as exc:
-            raise ConfigError(f"invalid regular expression: {exc}", where=where, key=key) from None
+            return Condition(path, op, Regex.compile(value))
+        except ValueError as exc:
+            raise ConfigError(
+                f"invalid regular expression: {exc} (RE2 syntax: no backreferences or "
+                "lookaround)", where=where, key=key) from None
     _check_literal(path, value, labels, where, key)
     return Condition(path, op, value)
 
@@ -155,7 +188,7 @@ def _check_literal(path: str, value: Any, labels: StatusLabels, where: str, key:
 
 def _compare(op: str, actual: Any, expected: Any, table: StatusTable | None) -> bool:
     if op == "matches":
-        if not isinstance(expected, re.Pattern):
+        if not isinstance(expected, Regex):
             return False
         texts = [_as_text(actual)] + ([table.label(actual)] if table is not None else [])
         return any(expected.search(text) for text in texts)
@@ -293,3 +326,54 @@ def _is_status_path(path: str) -> bool:
 
 def _status_table(path: str, event: Event, labels: StatusLabels) -> StatusTable | None:
     return labels.for_event(event.name) if _is_status_path(path) else None
+
+
+def pattern_warnings(conditions: Iterable[Condition]) -> list[str]:
+    """Warnings for ``matches`` patterns that a backtracking engine would take exponential
+    time on (a repeat inside a repeat, such as ``(a+)+$``).
+
+    notifybot matches with RE2, so they cannot freeze it; the warning is for the person
+    who may reuse the pattern elsewhere, or expects it to mean what it says.
+    """
+    return [f"{c.path} matches {c.value.pattern!r}: a repeat inside a repeat is catastrophic "
+            "for backtracking regex engines (harmless here: RE2 runs in linear time); "
+            "consider a simpler pattern"
+            for c in conditions
+            if isinstance(c.value, Regex) and _nested_repeat(c.value.pattern)]
+
+
+def _nested_repeat(pattern: str) -> bool:
+    try:
+        parsed = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return False  # a pattern Python cannot read is none of this check's business
+    return _has_nested_repeat(parsed, inside_repeat=False)
+
+
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+
+
+def _has_nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS:
+            _, high, body = arg
+            repeats = high is re_parser.MAXREPEAT or high > 1
+            if (repeats and inside_repeat) or _has_nested_repeat(
+                    body, inside_repeat=inside_repeat or repeats):
+                return True
+        elif any(_has_nested_repeat(child, inside_repeat=inside_repeat)
+                 for child in _children(name, arg)):
+            return True
+    return False
+
+
+def _children(name: str, arg: Any) -> list[Any]:
+    """The sub-patterns of a group, an alternation or a lookaround."""
+    if name == "SUBPATTERN":
+        return [arg[-1]]
+    if name == "BRANCH":
+        return list(arg[1])
+    if name in ("ASSERT", "ASSERT_NOT"):
+        return [arg[1]]
+    return []

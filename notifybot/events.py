@@ -18,6 +18,7 @@ from typing import Any
 
 UNKNOWN_EVENT = "unknown"
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PREFIXED_ID = re.compile(r"^\s*[A-Za-z]{0,3}(\d+)(?:\.0+)?\s*$")
 
 
@@ -76,7 +77,21 @@ def parse_event(payload: Mapping[str, Any]) -> Event:
 def event_name(payload: Mapping[str, Any]) -> str:
     """The event's name, ``unknown`` when it has none: all that ingest needs to read."""
     name = payload.get("event")
-    return name.strip() if isinstance(name, str) and name.strip() else UNKNOWN_EVENT
+    name = safe_text(name).strip() if isinstance(name, str) else ""
+    return name or UNKNOWN_EVENT
+
+
+def safe_text(text: str) -> str:
+    """``text`` without NUL and with each lone surrogate replaced by U+FFFD.
+
+    Ingest applies it to every webhook; here it also guards events stored before that.
+    """
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: the rare path
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def job_number(payload: Mapping[str, Any], data: Mapping[str, Any]) -> int | None:
@@ -140,4 +155,4 @@ def _changes(value: object) -> tuple[Change, ...]:
 
 
 def _text(value: object) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else safe_text(str(value))

@@ -69,10 +69,11 @@ class Hops:
         self.health.follow(self.config().channels)
         return self.health.snapshot()
 
-    def problems(self) -> dict[str, Any]:
-        """``{"failing": {...}}`` while a channel fails, else ``{}``: a ``/healthz`` check."""
-        failing = self.report()["failing"]
-        return {"failing": failing} if failing else {}
+    def failing(self) -> dict[str, Any]:
+        """The failing channels, ``{channel: {"since", "reason"}}``: the ``/healthz`` check
+        that makes the status ``degraded`` (listed under ``failing``)."""
+        failing: dict[str, Any] = self.report()["failing"]
+        return failing
 
     async def on_outcome(self, delivery: Delivery, error: DeliveryError | None,
                          now: float) -> None:

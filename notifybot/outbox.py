@@ -212,8 +212,15 @@ class Outbox:
     async def _update_root(self, sender: Sender, delivery: Delivery, root: str) -> None:
         """Edit the root to show the job now. Best effort: the reply is already sent."""
         assert delivery.update is not None
+        assert delivery.thread_key is not None
         try:
             await sender.edit(root, delivery.update)
+        except ThreadGone as gone:
+            # The reply went through, yet the root is gone (Slack may post a reply to a
+            # deleted root at the top level): the next message starts a new thread.
+            log.info("thread root gone (%s); the next message starts a new thread", gone.reason,
+                     extra=_fields(delivery))
+            await self.store.forget_thread(delivery.destination, delivery.thread_key, root)
         except DeliveryError as exc:
             log.warning("could not update the thread's root: %s", exc.reason,
                         extra={**_fields(delivery), "reason": exc.reason})

@@ -19,15 +19,15 @@ class Secret:
 
     def matches(self, candidate: str) -> bool:
         """Compare in constant time, so the comparison leaks nothing by its duration."""
-        return hmac.compare_digest(self._value.encode(), candidate.encode())
+        return hmac.compare_digest(_bytes(self._value), _bytes(candidate))
 
     def __bool__(self) -> bool:
         return bool(self._value)
 
     def __eq__(self, other: object) -> bool:
         # Bytes: compare_digest refuses str holding anything but ASCII.
-        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(),
-                                                                 other._value.encode())
+        return isinstance(other, Secret) and hmac.compare_digest(_bytes(self._value),
+                                                                 _bytes(other._value))
 
     def __hash__(self) -> int:
         return hash(self._value)
@@ -36,3 +36,9 @@ class Secret:
         return "Secret('**********')"
 
     __str__ = __repr__
+
+
+def _bytes(text: str) -> bytes:
+    # surrogatepass: text holding a lone surrogate (a hostile candidate, or an environment
+    # variable that was not UTF-8) is simply unequal to a real key, never an error.
+    return text.encode("utf-8", "surrogatepass")

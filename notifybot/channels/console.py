@@ -6,14 +6,22 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from ..errors import PermanentDeliveryError
 from .base import STANDALONE, Receipt, SendContext, seconds
+
+# Marks a message that belongs to a thread, so a person reading the log sees the thread.
+REPLY_MARK = "↳ "
 
 
 class ConsoleSender:
-    """Writes ``[channel] summary`` to standard output (or the given stream)."""
+    """Writes ``[channel] summary`` to standard output (or the given stream).
+
+    A terminal has no threads and cannot rewrite a line: ``replies`` and ``edits``
+    are False, and a receipt has no handle.
+    """
 
     kind = "console"
-    replies = False  # until threads land in this channel
+    replies = False
     edits = False
     account: str | None = None
     account_pace = 0.0
@@ -30,10 +38,17 @@ class ConsoleSender:
     async def close(self) -> None:
         return None
 
-    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
+    async def send(self, payload: Mapping[str, Any],
+                   context: SendContext = STANDALONE) -> Receipt:
+        """Print the line; one that continues a thread starts with ``↳``."""
         stream = self._stream or sys.stdout
-        print(f"[{self.name}] {payload['text']}", file=stream, flush=True)
+        mark = REPLY_MARK if context.is_reply else ""
+        print(f"[{self.name}] {mark}{payload['text']}", file=stream, flush=True)
         return Receipt("printed")
+
+    async def edit(self, handle: str, payload: Mapping[str, Any]) -> None:
+        """A printed line cannot change (``edits`` is False): never called."""
+        raise PermanentDeliveryError("console: a printed line cannot be edited")
 
 
 def build(name: str, options: Mapping[str, Any]) -> ConsoleSender:

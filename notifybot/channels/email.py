@@ -4,6 +4,12 @@
 default would quietly stay in plaintext when a server, or someone in between, omits
 STARTTLS), ``tls`` is TLS from the first byte, and ``none`` is accepted only for a
 loopback host such as a local relay.
+
+Threads: the handle is the ``Message-ID`` the sender makes. A message of a thread
+carries the thread's steady subject (``context.subject``), and a reply names the
+root in ``In-Reply-To`` and ``References``, which is how Gmail, Outlook and
+Thunderbird group a conversation. Email cannot edit what it sent (``edits`` is
+False). People mentioned (payload ``cc``) are copied in ``Cc``.
 """
 
 from __future__ import annotations
@@ -16,12 +22,18 @@ import ssl
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import Any, TypeVar
 
 import aiosmtplib
 
-from ..errors import ConfigError, DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+    ThreadGone,
+)
 from ..formatting import one_line
 from ..secret import Secret
 from .base import STANDALONE, Receipt, SendContext, require, seconds
@@ -33,14 +45,16 @@ DEFAULT_TIMEOUT = 15.0
 REASON_LIMIT = 160
 E = TypeVar("E", bound=BaseException)
 _ENHANCED_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\s+")
+# A msg-id as make_msgid writes it: what a root handle must look like to go in a header.
+_MSG_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 
 
 class EmailSender:
     """Sends each payload as a multipart (text + HTML) message over SMTP."""
 
     kind = "email"
-    replies = False  # until threads land in this channel
-    edits = False
+    replies = True  # In-Reply-To and References
+    edits = False  # a sent email cannot be changed
     account: str | None = None
     account_pace = 0.0
 
@@ -65,13 +79,19 @@ class EmailSender:
     async def close(self) -> None:
         return None
 
-    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
-        """One SMTP conversation. Refused recipients are named in the receipt when others got it."""
-        message = compose(payload, self.sender, self.recipients)
+    async def send(self, payload: Mapping[str, Any],
+                   context: SendContext = STANDALONE) -> Receipt:
+        """One SMTP conversation; the receipt's handle is the message's ``Message-ID``.
+
+        Refused recipients are named in the receipt when others got it.
+        """
+        message = compose(payload, self.sender, self.recipients, context)
+        copied = [address for _, address in getaddresses(message.get_all("Cc", []))]
+        recipients = [*(address_of(r) for r in self.recipients), *copied]
         try:
             refused, reply = await aiosmtplib.send(
-                message, sender=address_of(self.sender),
-                recipients=[address_of(r) for r in self.recipients], **self._connection())
+                message, sender=address_of(self.sender), recipients=recipients,
+                **self._connection())
         except _FAILURES as exc:
             raise self._failure(exc) from exc
         detail = f"smtp: {_clean(reply)}; Message-ID {message['Message-ID']}"
@@ -81,7 +101,11 @@ class EmailSender:
                               for rcpt, r in refused.items())
             log.warning("channel %s: delivered, but the server refused %s", self.name, names)
             detail += f"; refused: {names}"
-        return Receipt(detail)
+        return Receipt(detail, handle=str(message["Message-ID"]))
+
+    async def edit(self, handle: str, payload: Mapping[str, Any]) -> None:
+        """Email cannot change a sent message (``edits`` is False): never called."""
+        raise PermanentDeliveryError("email: a sent message cannot be edited")
 
     async def check(self) -> str:
         """Connect, upgrade to TLS, log in and quit, sending nothing."""
@@ -120,19 +144,59 @@ class EmailSender:
 _FAILURES = (aiosmtplib.SMTPException, OSError, ValueError)
 
 
-def compose(payload: Mapping[str, Any], sender: str, recipients: Sequence[str]) -> EmailMessage:
-    """The message for a formatted email payload (``subject``, ``text``, ``html``)."""
+def compose(payload: Mapping[str, Any], sender: str, recipients: Sequence[str],
+            context: SendContext = STANDALONE) -> EmailMessage:
+    """The message for a formatted email payload (``subject``, ``text``, ``html``, ``cc``).
+
+    In a thread the subject is the thread's (``context.subject``), and a reply
+    names its root in ``In-Reply-To`` and ``References``.
+    """
     message = EmailMessage()
+    subject = context.subject if context.thread_key and context.subject else payload["subject"]
     # formatting already makes the subject one line; a header with CR/LF would raise.
-    message["Subject"] = one_line(str(payload["subject"]))
+    message["Subject"] = one_line(str(subject))
     message["From"] = sender
     message["To"] = ", ".join(recipients)
+    copied = _cc(payload.get("cc"), recipients)
+    if copied:
+        message["Cc"] = ", ".join(copied)
     message["Date"] = format_datetime(datetime.now(UTC))
     # An explicit domain also spares make_msgid a blocking socket.getfqdn() call.
     message["Message-ID"] = make_msgid(domain=address_of(sender).rpartition("@")[2])
+    if context.is_reply:
+        root = _msg_id(context.root)
+        message["In-Reply-To"] = root
+        message["References"] = root
     message.set_content(str(payload["text"]))
     message.add_alternative(str(payload["html"]), subtype="html")
     return message
+
+
+def _msg_id(root: str | None) -> str:
+    """The root's Message-ID as a header value; one that is not a msg-id names no message."""
+    text = str(root or "").strip()
+    text = text if text.startswith("<") else f"<{text}>"
+    if not _MSG_ID.fullmatch(text):
+        raise ThreadGone(f"email: {one_line(str(root))[:80]!r} is not a Message-ID")
+    return text
+
+
+def _cc(value: Any, recipients: Sequence[str]) -> list[str]:
+    """The payload's ``cc`` addresses that are well formed and not already recipients."""
+    if not value:
+        return []
+    seen = {address_of(r).lower() for r in recipients}
+    copied = []
+    for mailbox in value if isinstance(value, list | tuple) else [value]:
+        address = address_of(mailbox) if isinstance(mailbox, str) else ""
+        # A line break would let a mention add headers; skip it rather than lose the message.
+        if "\r" in str(mailbox) or "\n" in str(mailbox) or "@" not in address:
+            log.warning("email: ignoring a cc that is not an address: %r", mailbox)
+            continue
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            copied.append(address)  # bare: a display name could carry a comma
+    return copied
 
 
 def address_of(mailbox: str) -> str:

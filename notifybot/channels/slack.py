@@ -1,5 +1,14 @@
 """The Slack channel: one ``chat.postMessage`` per delivery, with a bot token.
 
+Threads: a message with a root posts with ``thread_ts`` (and ``reply_broadcast``
+when asked); the root is kept current with ``chat.update``. The handle is the
+message ``ts``. A root that is gone answers ``thread_not_found`` or
+``message_not_found``, or (what Slack usually does for a deleted parent without
+replies) *accepts* the reply and posts it unthreaded at the channel's top level
+(its answer then lacks ``thread_ts``); the sender removes such a stray post. Either
+way it raises :class:`~notifybot.errors.ThreadGone`, so the outbox sends the message
+once, as a new root.
+
 Options (``[channels.NAME]`` with ``type = "slack"``):
 
 ``token``     the bot token (``xoxb-…``), required
@@ -14,6 +23,7 @@ The sender makes exactly one attempt: slack-sdk's retry handlers are switched of
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,10 +38,13 @@ from notifybot.errors import (
     PermanentDeliveryError,
     RateLimited,
     TemporaryDeliveryError,
+    ThreadGone,
 )
 from notifybot.secret import Secret
 
 from .base import STANDALONE, Receipt, SendContext, require, seconds
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://slack.com/api/"
 DEFAULT_TIMEOUT = 10.0
@@ -43,6 +56,12 @@ TEMPORARY_ERRORS = frozenset({
     "internal_error", "service_unavailable", "request_timeout", "fatal_error", "rate_limited",
 })
 RATE_LIMIT_ERRORS = frozenset({"ratelimited"})
+# What Slack answers when the message a reply or an edit targets no longer exists.
+# ``cannot_reply_to_message``: the target cannot hold a thread (no longer a plain message).
+ROOT_GONE_ERRORS = frozenset({"thread_not_found", "message_not_found", "cannot_reply_to_message"})
+# An edit may also meet a parent that was deleted while it had replies: Slack keeps it
+# as a "This message was deleted." placeholder that the bot no longer owns.
+EDIT_GONE_ERRORS = ROOT_GONE_ERRORS | {"cant_update_message"}
 
 SlackFailure = SlackClientError | aiohttp.ClientError | TimeoutError
 
@@ -51,9 +70,9 @@ class SlackSender:
     """Posts Block Kit payloads (``{"text", "blocks"}``) to one Slack channel."""
 
     kind = "slack"
-    replies = False  # until threads land in this channel
-    edits = False
-    account: str | None = None
+    replies = True
+    edits = True
+    account: str | None = None  # Slack's limits are per channel: ``pace`` covers them
     account_pace = 0.0
 
     def __init__(self, name: str, *, token: Secret, channel: str, base_url: str = DEFAULT_BASE_URL,
@@ -67,6 +86,13 @@ class SlackSender:
         self._token = token
         self._session: aiohttp.ClientSession | None = None
         self._client: AsyncWebClient | None = None
+        # chat.update wants the channel id, where chat.postMessage also takes "#name":
+        # every post's answer tells it (a configured id needs no answer).
+        self._channel_id: str | None = channel if _is_channel_id(channel) else None
+        # Whether this API echoes ``thread_ts`` on a reply (Slack does). Until it has,
+        # a reply without it is taken at its word: a Slack-like API that never echoes
+        # must not have every reply mistaken for one posted outside its thread.
+        self._echoes_threads = False
 
     def __repr__(self) -> str:
         return (f"SlackSender(name={self.name!r}, channel={self.channel!r}, "
@@ -90,16 +116,65 @@ class SlackSender:
         self._session = None
         self._client = None
 
-    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
-        """One ``chat.postMessage``; the receipt is the message ``ts``."""
+    async def send(self, payload: Mapping[str, Any],
+                   context: SendContext = STANDALONE) -> Receipt:
+        """One ``chat.postMessage``; the receipt's detail and handle are the message ``ts``.
+
+        With ``context.root`` the message replies in that thread (``thread_ts``), and
+        ``context.broadcast`` also shows it in the channel (``reply_broadcast``).
+        """
         client = self._require_client()
+        thread: dict[str, Any] = {}
+        if context.is_reply:
+            thread = {"thread_ts": context.root, "reply_broadcast": context.broadcast}
         try:
             response = await client.chat_postMessage(
                 channel=self.channel, text=payload["text"], blocks=payload.get("blocks"),
-                unfurl_links=False, unfurl_media=False)
+                unfurl_links=False, unfurl_media=False, **thread)
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-            raise classify(exc, timeout=self.timeout) from exc
-        return Receipt(str(response.get("ts", "")))
+            gone = ROOT_GONE_ERRORS if context.is_reply else frozenset()
+            raise classify(exc, timeout=self.timeout, gone=gone) from exc
+        ts = str(response.get("ts", ""))
+        self._channel_id = str(response.get("channel") or "") or self._channel_id
+        if context.is_reply and self._unthreaded(response.get("message"), context.root):
+            await self._remove_stray(ts)
+            raise ThreadGone(f"slack: thread {context.root} is gone (the reply was not threaded)")
+        return Receipt(ts, handle=ts or None)
+
+    def _unthreaded(self, message: Any, root: str | None) -> bool:
+        """Whether Slack posted a reply outside its thread (it does so when the parent is gone).
+
+        A threaded reply's ``message`` echoes ``thread_ts``; once this API has shown
+        that it does, a reply without it was posted at the top level.
+        """
+        if not isinstance(message, dict):
+            return False
+        if message.get("thread_ts") == root:
+            self._echoes_threads = True
+            return False
+        return self._echoes_threads
+
+    async def edit(self, handle: str, payload: Mapping[str, Any]) -> None:
+        """``chat.update`` the message ``handle`` (a ``ts``) to show ``payload``.
+
+        An unchanged text is fine for Slack; a message that is gone raises ThreadGone.
+        """
+        client = self._require_client()
+        try:
+            await client.chat_update(channel=self._channel_id or self.channel, ts=handle,
+                                     text=payload["text"], blocks=payload.get("blocks"))
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            raise classify(exc, timeout=self.timeout, gone=EDIT_GONE_ERRORS) from exc
+
+    async def _remove_stray(self, ts: str) -> None:
+        """Delete a reply Slack posted at the top level: the outbox resends it as the new root."""
+        try:
+            await self._require_client().chat_delete(channel=self._channel_id or self.channel,
+                                                     ts=ts)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            # The message then shows twice; losing it would be worse.
+            log.warning("slack channel %s: cannot remove the unthreaded reply %s: %s",
+                        self.name, ts, classify(exc, timeout=self.timeout).reason)
 
     async def check(self) -> str:
         """Verify the token with ``auth.test`` (posts nothing); describes the bot."""
@@ -117,12 +192,16 @@ class SlackSender:
         return self._client
 
 
-def classify(exc: SlackFailure, *, timeout: float = DEFAULT_TIMEOUT) -> DeliveryError:
+def classify(exc: SlackFailure, *, timeout: float = DEFAULT_TIMEOUT,
+             gone: frozenset[str] = frozenset()) -> DeliveryError:
     """Turn what slack-sdk or aiohttp raised into the delivery error the outbox acts on.
 
-    Order matters: a 429 is a rate limit whatever the body says; a known error code
-    decides next; then the HTTP status (5xx temporary, other 4xx permanent); a body that
-    is not Slack's JSON at all is temporary (a proxy or load balancer page).
+    ``gone`` are the error codes that mean the targeted message no longer exists
+    (:data:`ROOT_GONE_ERRORS` for a reply, :data:`EDIT_GONE_ERRORS` for an edit): they
+    become :class:`~notifybot.errors.ThreadGone`. Order matters: a 429 is a rate limit
+    whatever the body says; a known error code decides next; then the HTTP status (5xx
+    temporary, other 4xx permanent); a body that is not Slack's JSON at all is temporary
+    (a proxy or load balancer page).
     """
     if isinstance(exc, TimeoutError):  # before ClientError: ServerTimeoutError is both
         return TemporaryDeliveryError(f"slack: timeout after {timeout:g}s")
@@ -133,6 +212,8 @@ def classify(exc: SlackFailure, *, timeout: float = DEFAULT_TIMEOUT) -> Delivery
     status, error, headers = _response_parts(exc.response)
     if status == 429 or error in RATE_LIMIT_ERRORS:
         return RateLimited(f"slack: {error or 'HTTP 429'}", _retry_after(headers))
+    if error in gone:
+        return ThreadGone(f"slack: {error}")
     if error in TEMPORARY_ERRORS:
         return TemporaryDeliveryError(f"slack: {error}")
     if status >= 500:
@@ -142,6 +223,10 @@ def classify(exc: SlackFailure, *, timeout: float = DEFAULT_TIMEOUT) -> Delivery
     if 400 <= status < 500:
         return PermanentDeliveryError(f"slack: HTTP {status}")
     return TemporaryDeliveryError(f"slack: unreadable response (HTTP {status})")
+
+
+def _is_channel_id(channel: str) -> bool:
+    return channel[:1] in ("C", "G", "D") and channel.isalnum() and channel.isupper()
 
 
 def _response_parts(response: Any) -> tuple[int, str | None, Mapping[str, str]]:

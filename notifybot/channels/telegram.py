@@ -8,6 +8,12 @@ The bot token is part of every request URL, so three things keep it out of sight
 exception chains are cut (``raise ... from None``), reasons are scrubbed of URLs and
 the token, and a log filter redacts it from httpx's ``HTTP Request: POST <url>`` lines
 and PTB's ``Set Bot API URL`` debug line.
+
+Threads: the handle is the ``message_id``; a reply names its root in
+``reply_parameters`` (never "send anyway without the reply"), and the root is kept
+current with ``editMessageText``, where "message is not modified" is success. A root
+that is gone ("message to be replied not found", "message to edit not found") raises
+:class:`~notifybot.errors.ThreadGone`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, LinkPreviewOptions, ReplyParameters
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -40,6 +46,7 @@ from notifybot.errors import (
     PermanentDeliveryError,
     RateLimited,
     TemporaryDeliveryError,
+    ThreadGone,
 )
 from notifybot.secret import Secret
 
@@ -56,6 +63,13 @@ REASON_LIMIT = 200
 _CHAT_ID = re.compile(r"-?\d+|@[A-Za-z]\w{3,}")
 _URL = re.compile(r"\w+://\S+")
 _TOKEN_SHAPE = re.compile(r"\d{3,}:[\w-]{20,}")
+# Telegram's words (lower case; PTB drops "Bad Request: ") for a target that is gone.
+# Older Bot API versions said "reply message not found" or "replied message not found".
+REPLY_GONE = ("message to be replied not found", "replied message not found",
+              "reply message not found")
+# "can't be edited": the root can no longer be kept current, so a new root is started.
+EDIT_GONE = ("message to edit not found", "message can't be edited")
+NOT_MODIFIED = "message is not modified"
 # PTB appends the whole response body to the message of an error without JSON.
 _BODY_NOTE = ". Parsing the server response"
 
@@ -66,8 +80,8 @@ class TelegramSender:
     """Sends one HTML message to one chat per :meth:`send`."""
 
     kind = "telegram"
-    replies = False  # until threads land in this channel
-    edits = False
+    replies = True
+    edits = True
 
     def __init__(self, name: str, *, token: Secret, chat_id: int | str, base_url: str,
                  timeout: float, pace: float, bot_rate: float = DEFAULT_BOT_RATE) -> None:
@@ -79,7 +93,7 @@ class TelegramSender:
         # channel using this token shares one account pace. A digest names the bot
         # without revealing its token.
         digest = hashlib.sha256(token.reveal().encode()).hexdigest()[:12]
-        self.account = f"telegram:{base_url}:{digest}"
+        self.account: str | None = f"telegram:{base_url}:{digest}"
         self.account_pace = 1.0 / bot_rate
         self.timeout = timeout
         self._token = token
@@ -112,17 +126,39 @@ class TelegramSender:
             await request.shutdown()
         self._ready = False
 
-    async def send(self, payload: Mapping[str, Any], context: SendContext = STANDALONE) -> Receipt:
-        """One ``sendMessage``; the receipt detail is the new ``message_id``."""
+    async def send(self, payload: Mapping[str, Any],
+                   context: SendContext = STANDALONE) -> Receipt:
+        """One ``sendMessage``; the receipt's detail and handle are the new ``message_id``.
+
+        With ``context.root`` the message replies to that message; if it was deleted
+        Telegram refuses (we never ask it to send without the reply): ThreadGone.
+        """
         await self._initialize()
+        reply = _reply_to(context.root) if context.is_reply else None
         try:
             message = await self._bot.send_message(
                 chat_id=self.chat_id, text=payload["text"], parse_mode=payload.get("parse_mode"),
-                link_preview_options=LinkPreviewOptions(is_disabled=True))
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_parameters=reply)
         except TelegramError as exc:
             # ``from None``: the chained PTB exception may quote the token or URL.
+            raise self._classify(exc, gone=REPLY_GONE if reply else ()) from None
+        return Receipt(str(message.message_id), handle=str(message.message_id))
+
+    async def edit(self, handle: str, payload: Mapping[str, Any]) -> None:
+        """``editMessageText`` of message ``handle``; unchanged content counts as done."""
+        await self._initialize()
+        try:
+            await self._bot.edit_message_text(
+                text=payload["text"], chat_id=self.chat_id, message_id=_message_id(handle),
+                parse_mode=payload.get("parse_mode"),
+                link_preview_options=LinkPreviewOptions(is_disabled=True))
+        except BadRequest as exc:
+            if NOT_MODIFIED in exc.message.lower():
+                return  # the root already shows this: what an edit wanted
+            raise self._classify(exc, gone=EDIT_GONE) from None
+        except TelegramError as exc:
             raise self._classify(exc) from None
-        return Receipt(str(message.message_id))
 
     async def check(self) -> str:
         """``getMe``: proves the token without sending anything; returns the bot's name."""
@@ -141,15 +177,32 @@ class TelegramSender:
             raise self._classify(exc) from None
         self._ready = True
 
-    def _classify(self, exc: TelegramError) -> DeliveryError:
-        return classify(exc, timeout=self.timeout, token=self._token.reveal())
+    def _classify(self, exc: TelegramError, gone: tuple[str, ...] = ()) -> DeliveryError:
+        return classify(exc, timeout=self.timeout, token=self._token.reveal(), gone=gone)
+
+
+def _reply_to(root: str | None) -> ReplyParameters:
+    # allow_sending_without_reply=False: a root that is gone must be an error, so that
+    # the outbox starts a new root rather than the reply standing alone.
+    return ReplyParameters(message_id=_message_id(root), allow_sending_without_reply=False)
+
+
+def _message_id(handle: str | None) -> int:
+    """A handle as Telegram's ``message_id``; one that is not a number names no message."""
+    try:
+        return int(str(handle))
+    except ValueError:
+        raise ThreadGone(f"telegram: {handle!r} is not a message id") from None
 
 
 def classify(exc: TelegramError, *, timeout: float | None = None,
-             token: str = "") -> DeliveryError:
+             token: str = "", gone: tuple[str, ...] = ()) -> DeliveryError:
     """The delivery error for one python-telegram-bot exception.
 
-    Order matters: ``BadRequest`` and ``TimedOut`` are subclasses of ``NetworkError``.
+    A ``BadRequest`` whose text contains one of ``gone`` (:data:`REPLY_GONE` for a
+    reply, :data:`EDIT_GONE` for an edit) means the target message no longer exists:
+    :class:`~notifybot.errors.ThreadGone`. Order matters: ``BadRequest`` and
+    ``TimedOut`` are subclasses of ``NetworkError``.
     """
     text = _scrub(exc.message, token)
     if isinstance(exc, RetryAfter):
@@ -162,6 +215,8 @@ def classify(exc: TelegramError, *, timeout: float | None = None,
         return PermanentDeliveryError(_invalid_token_reason(exc))
     if isinstance(exc, Forbidden):
         return PermanentDeliveryError(f"telegram: {_prefixed('Forbidden', text)}")
+    if isinstance(exc, BadRequest) and any(words in text.lower() for words in gone):
+        return ThreadGone(f"telegram: Bad Request: {text[:1].lower()}{text[1:]}")
     if isinstance(exc, BadRequest):
         # PTB strips "Bad Request: " and capitalises; put Telegram's wording back.
         return PermanentDeliveryError(f"telegram: Bad Request: {text[:1].lower()}{text[1:]}")

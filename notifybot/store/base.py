@@ -176,6 +176,9 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def probe(self) -> None:
+        """Raise unless the database takes a write now (health checks)."""
+
     async def add_event(self, name: str, body: bytes, digest: str, content_type: str,
                         headers: Mapping[str, str], now: float) -> tuple[int, bool]:
         """Store an accepted webhook once per digest: (event id, whether it is new)."""

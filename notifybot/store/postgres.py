@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from ..events import safe_text
 from . import pg_sql
 from .base import Delivery
 from .pg_listener import Listener
@@ -137,12 +138,17 @@ class PostgresStore(SQLStore):
             new_id = await conn.fetchval(
                 "INSERT INTO events (digest, received_at, name, content_type, headers, body) "
                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING RETURNING id",
-                digest, now, name, content_type, json.dumps(dict(headers)), body)
+                digest, now, safe_text(name), safe_text(content_type), json.dumps(dict(headers)),
+                body)
             if new_id is not None:
                 await conn.execute("NOTIFY notifybot_events")
                 return int(new_id), True
             existing = await conn.fetchval("SELECT id FROM events WHERE digest = $1", digest)
             return int(existing), False
+
+    async def probe(self) -> None:
+        """Raise unless the server answers now (health checks)."""
+        await self._fetch("SELECT 1")
 
     async def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:
         if limit <= 0:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import aiosqlite
 
+from ..events import safe_text
 from .base import Delivery
 from .rows import DELIVERY_COLUMNS, DELIVERY_FROM
 from .schema import SQLITE_MIGRATIONS
@@ -63,7 +65,7 @@ class SQLiteStore(SQLStore):
         self._db: aiosqlite.Connection | None = None
         self._closed = False
         self._lock = asyncio.Lock()  # one transaction at a time on the shared connection
-        self._queued: list[tuple[tuple[Any, ...], asyncio.Future[tuple[int, bool]]]] = []
+        self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None  # writes the queued events
 
     @classmethod
@@ -115,36 +117,52 @@ class SQLiteStore(SQLStore):
 
         One INSERT of many rows is one round trip and one commit, so a burst costs
         little more than one event; a lone event is written at once. Each caller
-        returns once the statement holding its row has committed.
+        returns once the statement holding its row has committed. A row that the
+        database refuses fails alone: its neighbours are written one by one.
         """
         future: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()
-        self._queued.append(
-            ((digest, now, name, content_type, json.dumps(dict(headers)), body), future))
+        row = (digest, now, safe_text(name), safe_text(content_type),
+               json.dumps(dict(headers)), body)
+        self._queued.append((row, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_events())
         return await future
 
     async def _write_events(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
+        batch: list[_Queued] = []
+        try:
+            while self._queued:
+                batch, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
+                await self._write_batch(batch)
+        except BaseException:  # cancelled: nobody will write the rest
+            waiting, self._queued = batch + self._queued, []
+            for _, future in waiting:
+                future.cancel()  # a no-op for those answered already
+            raise
+
+    async def _write_batch(self, batch: list[_Queued]) -> None:
+        """Resolve every caller of ``batch``; raises only if cancelled."""
+        try:
+            results = await self._insert_events([row for row, _ in batch])
+        except sqlite3.OperationalError as exc:  # the database itself: every row fails
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+            else:  # something in one row (a value the driver refuses): isolate it
+                await self._write_one_by_one(batch)
+            return
+        _resolve(batch, results)
+
+    async def _write_one_by_one(self, batch: list[_Queued]) -> None:
+        for row, future in batch:
             try:
-                results = await self._insert_events([row for row, _ in batch])
-            except BaseException as exc:
-                if not isinstance(exc, Exception):  # cancelled: nobody will write the rest
-                    batch, self._queued = batch + self._queued, []
-                for _, future in batch:
-                    if future.done():
-                        continue
-                    if isinstance(exc, Exception):
-                        future.set_exception(exc)
-                    else:
-                        future.cancel()
-                if not isinstance(exc, Exception):
-                    raise
+                results = await self._insert_events([row])
+            except Exception as exc:
+                _fail([(row, future)], exc)
                 continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():  # its request may have gone away meanwhile
-                    future.set_result(result)
+            _resolve([(row, future)], results)
 
     async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
         """(id, new) per row; a digest already stored, or twice in ``rows``, is new once."""
@@ -207,8 +225,30 @@ class SQLiteStore(SQLStore):
             return [int(heads[0][0])] if ok else []
         return [int(row[0]) for row in await conn.fetch(UNPACED_HEADS, key, now, now, room)]
 
+    async def probe(self) -> None:
+        """Raise unless the database takes a write now: reads can succeed while writes fail
+        (a read-only or immutable file, a lock held past ``busy_timeout``)."""
+        # SQLite skips writing a row rewritten with the same bytes: change it and back,
+        # in one transaction, so a page really goes to disk and nothing is left changed.
+        async with self._tx() as db:
+            await db.execute("UPDATE schema_version SET version = version + 1")
+            await db.execute("UPDATE schema_version SET version = version - 1")
+
     async def listen(self, wake: Callable[[str], None]) -> None:
         return None  # one process owns an SQLite outbox: in-process wake-ups suffice
 
 
+_Queued = tuple[tuple[Any, ...], "asyncio.Future[tuple[int, bool]]"]
 _EVENT_BATCH = 500  # events in one INSERT (6 variables each; SQLite allows 32,766)
+
+
+def _fail(batch: list[_Queued], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():  # its request may have gone away meanwhile
+            future.set_exception(exc)
+
+
+def _resolve(batch: list[_Queued], results: list[tuple[int, bool]]) -> None:
+    for (_, future), result in zip(batch, results, strict=True):
+        if not future.done():
+            future.set_result(result)

@@ -153,6 +153,10 @@ async def test_a_revoked_slack_token_sends_every_message_to_the_oncall_email(
         assert subject.startswith("could not reach Slack C0GENERAL (channel team): invalid_auth")
         assert text.startswith("could not reach Slack C0GENERAL (channel team): invalid_auth\n")
         assert "xoxb-revoked-token" not in text + subject  # never a secret
+        # The job's manager, mentioned on Slack, is copied on the email instead.
+        assert mail.message["Cc"] == "sam@example.com"
+        assert sorted(mail.rcpt_tos) == ["oncall@example.com", "sam@example.com"]
+        assert text.endswith("\ncc Sam Taylor\n")
     assert sorted(str(m.message["Subject"]).split("Tour ")[1][:3] for m in mails) == [
         "101", "102", "103"]
     assert not standins.slack.messages
@@ -222,4 +226,4 @@ async def test_a_manager_mapped_to_a_person_is_mentioned_on_slack_and_telegram(
     assert any(t.endswith("\n\ncc @sam_t") for t in texts)
     assert any(t.endswith("\n\ncc <!channel> Alex") for t in texts)  # plain text, no mention
     report = await health(service)
-    assert report["status"] == "ok" and report["failing"] == {}
+    assert report["status"] == "ok" and "failing" not in report

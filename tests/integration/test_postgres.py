@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -101,3 +102,29 @@ async def test_pacing_holds_across_instances(standins: StandIns, database: str) 
     assert standins.slack.calls.count("chat.postMessage") == 5, "no 429 between instances"
     gaps = [b.time - a.time for a, b in pairwise(posts)]
     assert min(gaps) >= 0.95
+
+
+async def test_two_instances_racing_on_a_jobs_events_make_one_root_per_channel(
+    standins: StandIns, database: str
+) -> None:
+    """A job's events posted to two processes at once: one Slack root, one Telegram root."""
+    config = standins.config(database=database)
+    services = await start_all([standins.service(config) for _ in range(2)])
+    base = json.loads((SAMPLES / "job.status.updated.constructed.json").read_bytes())
+    try:
+        bodies = [{**base, "time": f"2026-05-12 13:{minute:02d}:00",
+                   "changes": {"STATUS": {"from": minute, "to": minute + 1}}}
+                  for minute in range(1, 9)]
+        answers = await asyncio.gather(*[services[i % 2].post(body)
+                                         for i, body in enumerate(bodies)])
+        assert [a.status_code for a in answers] == [202] * 8
+        slack, telegram = standins.slack, standins.telegram
+        await eventually(lambda: len(slack.messages) == 8 and len(telegram.messages) == 8,
+                         within=30, what="8 messages on Slack and on Telegram")
+        assert len([m for m in slack.messages if m.thread_ts is None]) == 1, "one Slack root"
+        assert len([m for m in telegram.messages if m.reply_to is None]) == 1, "one Telegram root"
+        root = slack.messages[0]
+        assert [m.thread_ts for m in slack.messages[1:]] == [root.ts] * 7
+    finally:
+        for service in services:
+            await service.terminate()

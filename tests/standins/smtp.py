@@ -75,6 +75,19 @@ class Received:
     username: str | None  # who authenticated, None without AUTH
     tls: bool  # whether the connection was encrypted when DATA was sent
 
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """Every header as received, in order (repeated names repeat)."""
+        return [(name, str(value)) for name, value in self.message.items()]
+
+    @property
+    def thread_root(self) -> str:
+        """The Message-ID a mail client threads this under: the first of ``References``,
+        else ``In-Reply-To``, else its own."""
+        references = str(self.message.get("References") or "").split()
+        return (references[0] if references else None) \
+            or str(self.message.get("In-Reply-To") or "") or str(self.message["Message-ID"])
+
 
 @dataclass(frozen=True)
 class _Fault:
@@ -216,6 +229,13 @@ class SMTPStandIn:
         async with asyncio.timeout(within), self._arrived:
             await self._arrived.wait_for(lambda: len(self.messages) >= count)
         return self.messages[:count]
+
+    def threads(self) -> dict[str, list[Received]]:
+        """The messages grouped as a mail client threads them, by root Message-ID."""
+        grouped: dict[str, list[Received]] = {}
+        for received in self.messages:
+            grouped.setdefault(received.thread_root, []).append(received)
+        return grouped
 
     async def record(self, received: Received) -> None:
         """Store an accepted message and wake :meth:`wait_for` (called by the handler)."""

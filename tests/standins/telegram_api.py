@@ -1,4 +1,5 @@
-"""A loopback stand-in for the Telegram Bot API: ``getMe`` and ``sendMessage``.
+"""A loopback stand-in for the Telegram Bot API: ``getMe``, ``sendMessage`` and
+``editMessageText``.
 
 It answers the way Telegram does (stack.md §2, §7): ``{"ok": true, "result": ...}``
 with a full Message, ``{"ok": false, "error_code": ..., "description": ...}`` with
@@ -14,11 +15,19 @@ the matching HTTP status on errors, ``parameters.retry_after`` on 429 and
         ...
         assert tg.messages[0].plain_text == "..."
 
+Replies: ``sendMessage`` with ``reply_parameters`` (or the older
+``reply_to_message_id``) replies to a message of the same chat; once that message
+is deleted (:meth:`TelegramStandIn.delete_message`, as a person would) it answers
+``Bad Request: message to be replied not found`` unless
+``allow_sending_without_reply`` is true. ``editMessageText`` answers ``Bad Request:
+message is not modified: ...`` for unchanged content and ``Bad Request: message to
+edit not found`` for a deleted or unknown message.
+
 Fault injection applies to the next requests of one API method (``sendMessage``
 unless told otherwise), in the order queued: :meth:`fail_next` (HTML 5xx page),
 :meth:`rate_limit_next` (429 + ``retry_after``), :meth:`error_next` (any status and
 description) and :meth:`delay_next` (a slow answer). Note that python-telegram-bot's
-``Bot.shutdown()`` makes no API call, so only these two methods are served.
+``Bot.shutdown()`` makes no API call, so only these methods are served.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -62,6 +71,9 @@ class SentMessage:
     message_id: int
     time: float  # time.monotonic() when it was accepted, for pacing assertions
     params: dict[str, Any] = field(repr=False)  # every parameter the client sent
+    reply_to: int | None = None  # the message_id this one replies to
+    edited: bool = False  # this version came from ``editMessageText``
+    entities: tuple[Any, ...] = field(default=(), repr=False)
 
 
 @dataclass
@@ -83,7 +95,7 @@ class _ApiError(Exception):
 
 
 class TelegramStandIn(LoopbackServer):
-    """Serves ``/bot<token>/getMe`` and ``/bot<token>/sendMessage`` on 127.0.0.1.
+    """Serves ``getMe``, ``sendMessage`` and ``editMessageText`` under ``/bot<token>/``.
 
     Known chats: :data:`PRIVATE_CHAT` (private), :data:`GROUP_CHAT` (supergroup) and
     :data:`CHANNEL_CHAT` alias :data:`CHANNEL_USERNAME` (channel); add more with
@@ -96,7 +108,9 @@ class TelegramStandIn(LoopbackServer):
         super().__init__()
         self.token = token
         self.enforce_pace = enforce_pace
-        self.messages: list[SentMessage] = []
+        self.messages: list[SentMessage] = []  # every accepted sendMessage, in order
+        self.edits: list[SentMessage] = []  # every accepted editMessageText, in order
+        self.deleted: set[int] = set()  # message ids deleted by a person
         self.calls: list[str] = []  # API method of every request, in order, faults included
         self.chats: dict[int, dict[str, Any]] = {}
         self.blocked: set[int] = set()
@@ -143,6 +157,26 @@ class TelegramStandIn(LoopbackServer):
         """The group was upgraded: messages get 400 with ``migrate_to_chat_id``."""
         self.migrated[chat_id] = new_chat_id
         self.add_chat(new_chat_id, "supergroup", title=self.chats[chat_id].get("title", ""))
+
+    # -- messages as a person sees them -------------------------------------------------
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete a message as a person would (replies to it stay)."""
+        if not any(m.message_id == message_id for m in self.messages):
+            raise KeyError(message_id)
+        self.deleted.add(message_id)
+
+    def current(self, message_id: int) -> SentMessage:
+        """The message as it reads now: its latest edit, else as sent."""
+        versions = [m for m in (*self.messages, *self.edits) if m.message_id == message_id]
+        if not versions:
+            raise KeyError(message_id)
+        return versions[-1]
+
+    def replies(self, message_id: int) -> list[SentMessage]:
+        """The live messages that reply to ``message_id``, oldest first."""
+        return [self.current(m.message_id) for m in self.messages
+                if m.reply_to == message_id and m.message_id not in self.deleted]
 
     # -- fault injection ---------------------------------------------------------------
 
@@ -212,6 +246,8 @@ class TelegramStandIn(LoopbackServer):
             return self._bot_user(full=True)
         if method == "sendMessage":
             return self._send_message(params)
+        if method == "editMessageText":
+            return self._edit_message_text(params)
         raise _ApiError(404, "Not Found")
 
     def _bot_user(self, *, full: bool = False) -> dict[str, Any]:
@@ -233,17 +269,75 @@ class TelegramStandIn(LoopbackServer):
             raise _ApiError(400, "Bad Request: message text is empty")
         if len(plain) > MAX_TEXT:
             raise _ApiError(400, "Bad Request: message is too long")
+        replied = self._replied(chat["id"], params)
         self._check_pace(chat)
         message_id = len(self.messages) + 1
-        self.messages.append(SentMessage(chat["id"], text, parse_mode, plain, message_id,
-                                         time.monotonic(), params))
+        sent = SentMessage(chat["id"], text, parse_mode, plain, message_id, time.monotonic(),
+                           params, reply_to=replied.message_id if replied else None,
+                           entities=_entity_key(entities))
+        self.messages.append(sent)
         self._changed.set()
-        result: dict[str, Any] = {"message_id": message_id, "from": self._bot_user(),
-                                  "chat": chat, "date": int(time.time()), "text": plain}
+        result = self._message(sent, chat, entities)
+        if replied is not None:
+            result["reply_to_message"] = self._message(
+                self.current(replied.message_id), chat, None)
+        return result
+
+    def _edit_message_text(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params.get("chat_id"))
+        text = str(params.get("text") or "")
+        parse_mode = params.get("parse_mode") or None
+        plain, entities = _parse(text, parse_mode)
+        if not plain.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if len(plain) > MAX_TEXT:
+            raise _ApiError(400, "Bad Request: message is too long")
+        target = self._live(chat["id"], params.get("message_id"))
+        if target is None:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        before = self.current(target.message_id)
+        if (before.plain_text, before.entities) == (plain, _entity_key(entities)):
+            raise _ApiError(400, "Bad Request: message is not modified: specified new message "
+                                 "content and reply markup are exactly the same as a current "
+                                 "content and reply markup of the message")
+        edited = replace(before, text=text, parse_mode=parse_mode, plain_text=plain,
+                         time=time.monotonic(), params=params, edited=True,
+                         entities=_entity_key(entities))
+        self.edits.append(edited)
+        self._changed.set()
+        return self._message(edited, chat, entities) | {"edit_date": int(time.time())}
+
+    def _replied(self, chat_id: int, params: dict[str, Any]) -> SentMessage | None:
+        """The message a sendMessage replies to, None for none (or a missing one, if allowed)."""
+        reply = params.get("reply_parameters")
+        if isinstance(reply, dict):
+            target, allow = reply.get("message_id"), reply.get("allow_sending_without_reply")
+        else:
+            target = params.get("reply_to_message_id")
+            allow = params.get("allow_sending_without_reply")
+        if target in (None, ""):
+            return None
+        replied = self._live(chat_id, target)
+        if replied is None and not _flag(allow):
+            raise _ApiError(400, "Bad Request: message to be replied not found")
+        return replied
+
+    def _live(self, chat_id: int, message_id: Any) -> SentMessage | None:
+        try:
+            wanted = int(message_id)
+        except (TypeError, ValueError):
+            return None
+        return next((m for m in self.messages if m.message_id == wanted
+                     and m.chat_id == chat_id and wanted not in self.deleted), None)
+
+    def _message(self, sent: SentMessage, chat: dict[str, Any],
+                 entities: list[dict[str, Any]] | None) -> dict[str, Any]:
+        result: dict[str, Any] = {"message_id": sent.message_id, "from": self._bot_user(),
+                                  "chat": chat, "date": int(time.time()), "text": sent.plain_text}
         if entities:
             result["entities"] = entities
-        if isinstance(params.get("link_preview_options"), dict):
-            result["link_preview_options"] = params["link_preview_options"]
+        if isinstance(sent.params.get("link_preview_options"), dict):
+            result["link_preview_options"] = sent.params["link_preview_options"]
         return result
 
     def _chat(self, ref: Any) -> dict[str, Any]:
@@ -296,6 +390,16 @@ async def _params(request: web.Request) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 params[key] = json.loads(value)
     return params
+
+
+def _entity_key(entities: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """Entities in a comparable form: an edit to the same text and markup is "not modified"."""
+    return tuple(tuple(sorted((k, str(v)) for k, v in e.items())) for e in entities)
+
+
+def _flag(value: Any) -> bool:
+    """A boolean parameter: JSON true, or "true"/"1" in a form field."""
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
 def _as_chat_id(ref: Any) -> int | str:

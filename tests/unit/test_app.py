@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from quart.testing.app import LifespanError
 
-from notifybot.app import create_app
+from notifybot.app import create_app, loopback
 from notifybot.config import load
 from notifybot.store import DeliveryStatus
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
+from tests.immutable import immutable, sqlite_files
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -171,3 +173,164 @@ async def test_an_unknown_path_answers_json_404(harness: Harness) -> None:
     response = await harness.client.post("/elsewhere", data=b"{}")
     assert response.status_code == 404
     assert "/hirehop" in (await response.get_json())["error"]
+
+
+# Hardening (issue 13): JSON answers for every input, storage failures, lifecycle.
+
+async def test_hostile_bodies_get_json_4xx_never_5xx(harness: Harness) -> None:
+    deep = b'{"export_key": "' + KEY.encode() + b'", "event": "x", "d": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    bodies = [
+        deep,
+        json.dumps({"export_key": "\ud800", "event": "job.updated"}).encode(),
+        b"[" * 100_000,
+        b"\xff\xfe\x00",
+    ]
+    for body in bodies:
+        response = await harness.post(body)
+        assert response.status_code in (400, 403), body[:40]
+        assert response.content_type == "application/json"
+        assert (await response.get_json())["error"]
+
+
+async def test_surrogates_and_nul_are_accepted_stored_and_delivered(harness: Harness) -> None:
+    body = json.dumps({"export_key": KEY, "event": "job.\udc80", "user_name": "Sam\ud800",
+                       "data": {"NOTE": "a\x00b"}}).encode()
+    response = await harness.post(body)
+    assert response.status_code == 202
+    event_id = (await response.get_json())["event_id"]
+    stored = await harness.store.get_event(event_id)
+    assert stored is not None and stored.name == "job.\ufffd"
+    [message] = await harness.wait_sent("log", 1)
+    assert "Sam\ufffd" in json.dumps(message, ensure_ascii=False)
+
+
+async def test_an_immutable_database_is_a_json_503_and_recovers_without_restart(
+        harness: Harness, tmp_path: Path) -> None:
+    assert (await harness.post(sample("job.updated.constructed.json"))).status_code == 202
+    body = json.dumps({"export_key": KEY, "event": "job.updated", "job": 99}).encode()
+    with immutable(sqlite_files(tmp_path / "n.db")):
+        response = await harness.post(body)
+        assert response.status_code == 503
+        assert response.content_type == "application/json"
+        assert "storage" in (await response.get_json())["error"]
+        health = await harness.client.get("/healthz")
+        assert health.status_code == 503
+        assert (await health.get_json())["storage"] == "disk I/O error"
+    health = await harness.client.get("/healthz")
+    assert health.status_code == 200, await health.get_json()
+    assert (await harness.post(body)).status_code == 202
+
+
+class _BrokenStore(SQLiteStore):
+    """A store whose add_event meets a bug that is not storage's (a stand-in)."""
+
+    async def add_event(self, *args: Any, **kwargs: Any) -> tuple[int, bool]:
+        raise KeyError("a bug")
+
+
+async def test_an_unexpected_error_is_a_json_500(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    app = create_app(load(path, environ={}), store=_BrokenStore(tmp_path / "n.db"),
+                     senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")})  # type: ignore[dict-item]
+    async with app.test_app() as running:
+        response = await running.test_client().post("/hirehop", data=sample(
+            "job.updated.constructed.json"))
+        assert response.status_code == 500
+        assert response.content_type == "application/json"
+        assert "a bug" not in (await response.get_json())["error"]
+
+
+class _UnopenableSender(FakeSender):
+    async def open(self) -> None:
+        raise OSError("cannot reach the channel")
+
+
+async def test_a_failed_startup_closes_what_it_opened(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    store = SQLiteStore(tmp_path / "n.db")
+    first = FakeSender("log")
+    senders: dict[str, Any] = {"log": first, "jobs": _UnopenableSender("jobs")}
+    app = create_app(load(path, environ={}), store=store, senders=senders)
+    with pytest.raises(LifespanError, match="cannot reach the channel"):
+        async with app.test_app():
+            pass
+    assert not first.opened, "the sender opened before the failure is closed"
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.counts()
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("127.0.0.1", True), ("::1", True), ("::ffff:127.0.0.1", True), ("127.8.9.1", True),
+    ("::ffff:10.0.0.1", False), ("10.0.0.1", False), ("", False), (None, False), ("nonsense", False),
+])
+def test_loopback_includes_ipv4_mapped(address: str | None, expected: bool) -> None:
+    assert loopback(address) is expected
+
+
+async def test_healthz_says_degraded_for_a_check_that_names_a_problem(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    app = create_app(load(path, environ={}), store=SQLiteStore(tmp_path / "n.db"),
+                     senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")})  # type: ignore[dict-item]
+    problems: dict[str, str] = {}
+    app.extensions["notifybot.health"].add_check("channels", lambda: problems)
+    async with app.test_app() as running:
+        client = running.test_client()
+        assert (await (await client.get("/healthz")).get_json())["status"] == "ok"
+        problems["jobs"] = "3 dead deliveries"
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        body = await response.get_json()
+        assert body["status"] == "degraded"
+        assert body["channels"] == {"jobs": "3 dead deliveries"}
+        assert "deliveries" in body
+
+
+async def test_healthz_is_503_while_a_background_task_is_down(harness: Harness) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug in a worker")
+
+    running = harness.client.app
+    running.extensions["notifybot.supervisor"].start("broken", broken)  # type: ignore[attr-defined]
+
+    async def down() -> Any:
+        response = await harness.client.get("/healthz")
+        return response if response.status_code == 503 else None
+
+    response = await eventually(down, what="/healthz reporting the task")
+    assert (await response.get_json())["tasks"] == {"broken": "failed: RuntimeError"}
+
+
+async def test_a_lock_held_past_busy_timeout_is_a_json_503_and_heals(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+    path = tmp_path / "subscriptions.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
+    app = create_app(load(path, environ={}), store=SQLiteStore(tmp_path / "n.db"),
+                     senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")},  # type: ignore[dict-item]
+                     storage_timeout=1.0)
+    async with app.test_app() as running:
+        client = running.test_client()
+        other = sqlite3.connect(tmp_path / "n.db", isolation_level=None)  # another process
+        other.execute("BEGIN IMMEDIATE")
+        body = json.dumps({"export_key": KEY, "event": "job.updated", "job": 7}).encode()
+        try:
+            started = time.perf_counter()
+            refused = await client.post("/hirehop", data=body)
+            assert refused.status_code == 503
+            assert "storage" in (await refused.get_json())["error"]
+            health = await client.get("/healthz")
+            assert health.status_code == 503 and time.perf_counter() - started < 8
+            assert "storage" in await health.get_json()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+        async def healthy() -> bool:
+            return (await client.get("/healthz")).status_code == 200
+
+        await eventually(healthy, within=30, what="/healthz healthy again")
+        # The first write was not cancelled: it committed once the lock was free.
+        assert (await client.post("/hirehop", data=body)).status_code in (200, 202)

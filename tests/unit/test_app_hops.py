@@ -42,7 +42,7 @@ async def test_healthz_is_degraded_naming_the_failing_channel_and_the_fallback_h
     async with app.test_app() as running:
         client = running.test_client()
         first = await (await client.get("/healthz")).get_json()
-        assert (first["status"], first["failing"]) == ("ok", {})
+        assert first["status"] == "ok" and "failing" not in first
         response = await client.post("/hirehop", data=BODY.encode(),
                                      headers={"Content-Type": "application/json"})
         assert response.status_code == 202

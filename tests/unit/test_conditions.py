@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from notifybot.conditions import OPERATORS, compile_conditions, lookup
+from notifybot.conditions import OPERATORS, compile_conditions, lookup, pattern_warnings
 from notifybot.errors import ConfigError
 from notifybot.events import parse_event
 from notifybot.statuses import StatusLabels
@@ -298,3 +298,37 @@ def test_a_huge_integer_compares_as_text_and_matching_does_not_fail() -> None:
         {"user_email": "nobody@x", "data.DEPOT": 7}, labels=labels, where="", key="when"))
     catch_all = Subscription("b", "b", ("*",))
     assert [s.channel for s in SubscriptionIndex([narrow, catch_all], labels).match(event)] == ["b"]
+
+
+# Regexes cannot freeze the server (issue 13): RE2 matches in linear time.
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a*)*b", r"(\w+\s?)+$", "(a|aa)+$"])
+def test_a_catastrophic_pattern_answers_at_once_on_a_hostile_value(pattern: str) -> None:
+    import time
+    hostile = {"event": "job.updated", "data": {"NOTE": "a" * 5000 + "!"}}
+    started = time.perf_counter()
+    assert holds("data.NOTE", {"matches": pattern}, hostile) is False
+    assert time.perf_counter() - started < 0.5  # a backtracking engine takes ages here
+
+
+def test_matches_reads_text_holding_a_lone_surrogate() -> None:
+    assert holds("data.NOTE", {"matches": "^Sam"}, {"data": {"NOTE": "Sam\udc80"}}) is True
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=a)", "(?<!x)y"])
+def test_patterns_re2_cannot_run_are_configuration_errors(pattern: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        compile_conditions({"data.X": {"matches": pattern}}, labels=LABELS, where="s.toml",
+                           key="when")
+    assert caught.value.key == "when.data.X.matches"
+    assert "RE2" in str(caught.value)
+
+
+def test_pattern_warnings_name_nested_repeats() -> None:
+    table = {"data.A": {"matches": "(a+)+$"}, "data.B": {"matches": r"^\d+\.00$"},
+             "data.C": {"matches": r"(\w+\s?)*!"}, "data.D": "plain"}
+    conditions = compile_conditions(table, labels=LABELS, where="s.toml", key="when")
+    warnings = pattern_warnings(conditions)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("data.A matches '(a+)+$'")
+    assert warnings[1].startswith("data.C matches")

@@ -214,3 +214,101 @@ def test_a_json_key_name_spelled_with_escapes_is_still_redacted() -> None:
     stored = redact(body, "s3cret-key")
     assert b"s3cret" not in stored
     assert decode(stored) == {"export_key": "[redacted]", "event": "job.updated"}
+
+
+# Hostile input (issue 13): every body gets an answer, text is made safe once, the key never stays.
+
+def _envelope_bytes(**fields: object) -> bytes:
+    return json.dumps({**ENVELOPE, **fields}).encode()  # ensure_ascii: "\udc80" stays an escape
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("event", "job.\udc80", "job.\ufffd"),
+    ("user_name", "Sam \ud800Taylor", "Sam \ufffdTaylor"),
+    ("event", "pg.nul\x00x", "pg.nulx"),
+    ("user_name", "\udc80\ud800", "\ufffd\ufffd"),
+])
+def test_lone_surrogates_become_replacement_characters_and_nul_goes(
+        field: str, value: str, expected: str) -> None:
+    webhook = accept(_envelope_bytes(**{field: value}), "application/json", KEYS)
+    assert webhook.payload[field] == expected
+    stored = decode(webhook.body)
+    assert stored[field] == expected
+    stored_text = webhook.body.decode("utf-8")  # valid UTF-8: no database can refuse it
+    assert "\\ud8" not in stored_text.lower() and "\\udc" not in stored_text.lower()
+    assert "\\u0000" not in stored_text and "\x00" not in stored_text
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_left_alone() -> None:
+    body = b'{"event": "job.updated", "a": "\\ud83d\\ude00", "b": "\\\\ud800"}'
+    payload = decode(body)
+    assert payload["a"] == "\U0001F600"
+    assert payload["b"] == "\\ud800", "a backslash, then text"
+
+
+def test_a_form_with_nul_and_surrogate_escapes_is_made_safe() -> None:
+    body = urlencode({"payload": json.dumps({**ENVELOPE, "user_name": "A\udc80\x00B"})}).encode()
+    assert decode(body)["user_name"] == "A\ufffdB"
+    assert decode(b"export_key=k&event=job.%00x")["event"] == "job.x"
+
+
+@pytest.mark.parametrize("depth", [300, 1000, 5000, 100_000])
+def test_deep_nesting_is_a_400_not_a_crash(depth: int) -> None:
+    body = (b'{"export_key": "EXAMPLEKEY123", "event": "job.updated", "data": '
+            + b"[" * depth + b"]" * depth + b"}")
+    with pytest.raises(WebhookRejected) as caught:
+        accept(body, "application/json", KEYS)
+    assert caught.value.status == 400
+    assert "nested" in caught.value.reason
+
+
+def test_nesting_a_webhook_may_really_have_is_accepted() -> None:
+    body = json.dumps({**ENVELOPE, "data": {"a": {"b": {"c": [[[{"d": 1}]]]}}}}).encode()
+    assert accept(body, "application/json", KEYS).payload["data"]["a"]["b"]["c"] == [[[{"d": 1}]]]
+
+
+def test_a_huge_integer_is_still_read_as_json() -> None:
+    body = b'{"event": "job.updated", "export_key": "EXAMPLEKEY123", "n": ' + b"9" * 400 + b"}"
+    webhook = accept(body, "application/json", KEYS)
+    assert webhook.payload["n"] == int("9" * 400)
+    assert decode(webhook.body)["n"] == int("9" * 400)
+
+
+@pytest.mark.parametrize("key", ["\ud800", "\udc80abc", "EXAMPLEKEY123\ud800", "ключ"])
+def test_a_key_holding_odd_text_is_a_403(key: str) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        accept(json.dumps({**ENVELOPE, "export_key": key}).encode(), "application/json", KEYS)
+    assert caught.value.status == 403
+
+
+def test_a_decoy_key_in_data_does_not_save_an_escaped_key_name_from_redaction() -> None:
+    body = (b'{"export\\u005fkey": "EXAMPLEKEY123", "event": "job.updated", '
+            b'"data": {"export_key": "decoy"}}')
+    webhook = accept(body, "application/json", KEYS)
+    assert b"EXAMPLEKEY123" not in webhook.body
+    assert decode(webhook.body)["export_key"] == REDACTED
+
+
+def test_a_quoted_decoy_in_a_form_does_not_save_the_key_from_redaction() -> None:
+    envelope = json.dumps({**ENVELOPE, "data": {"NOTE": 'x "export_key": "decoy" y'}})
+    body = f'note="export_key":"decoy"&payload={envelope}'.encode()
+    webhook = accept(body, "application/x-www-form-urlencoded", KEYS)
+    assert b"EXAMPLEKEY123" not in webhook.body
+    assert b"EXAMPLEKEY" not in webhook.body
+
+
+def test_the_key_is_redacted_wherever_it_appears() -> None:
+    body = json.dumps({**ENVELOPE, "data": {"NOTE": "the key is EXAMPLEKEY123, keep it",
+                                            "EXAMPLEKEY123": 1}}).encode()
+    webhook = accept(body, "application/json", KEYS)
+    assert b"EXAMPLEKEY123" not in webhook.body
+    assert decode(webhook.body)["data"]["NOTE"] == f"the key is {REDACTED}, keep it"
+
+
+def test_a_body_whose_key_cannot_be_redacted_is_refused() -> None:
+    keys = (ExportKey(Secret("1234567")),)
+    body = json.dumps({**ENVELOPE, "export_key": "1234567", "job": 12345678}).encode()
+    with pytest.raises(WebhookRejected) as caught:
+        accept(body, "application/json", keys)
+    assert caught.value.status == 400
+    assert "1234567" not in caught.value.reason

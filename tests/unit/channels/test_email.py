@@ -19,7 +19,7 @@ from notifybot.errors import (
     TemporaryDeliveryError,
 )
 from notifybot.secret import Secret
-from tests.standins.smtp import Certificate, SMTPStandIn, make_certificate
+from tests.standins.smtp import Certificate, SMTPStandIn
 
 PASSWORD = "correct-horse-battery"
 USERS = {"bot": PASSWORD}
@@ -28,11 +28,6 @@ PAYLOAD = {
     "text": "Job 15471 status: Booked → Prepared\n\nClient: Smith & Sons <Ltd>\n",
     "html": "<html><body><p><b>Job 15471</b> Smith &amp; Sons &lt;Ltd&gt;</p></body></html>",
 }
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    return make_certificate(tmp_path_factory.mktemp("smtp-tls"))
 
 
 @pytest.fixture

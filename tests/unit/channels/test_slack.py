@@ -72,7 +72,8 @@ async def test_send_posts_text_and_blocks(slack: SlackStandIn, sender: SlackSend
     assert posted.text == PAYLOAD["text"]
     assert posted.blocks == PAYLOAD["blocks"]
     assert posted.body["unfurl_links"] is False and posted.body["unfurl_media"] is False
-    assert first.detail == posted.ts
+    assert first.detail == first.handle == posted.ts
+    assert "thread_ts" not in posted.body, "a message without a root is not a reply"
     assert float(second.detail) > float(first.detail)
 
 

@@ -90,7 +90,7 @@ async def test_send_delivers_the_formatted_message(tg: TelegramStandIn, make: An
     sender = make()
     await sender.open()
     receipt = await sender.send(format_telegram(message))
-    assert receipt.detail == "1"
+    assert receipt.detail == receipt.handle == "1"
     [sent] = tg.messages
     assert (sent.chat_id, sent.parse_mode, sent.message_id) == (PRIVATE_CHAT, "HTML", 1)
     assert sent.plain_text == "Job 15471 <Acme & Co> booked\n\nClient: Bob £5\n\nOpen job"
