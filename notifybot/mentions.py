@@ -15,6 +15,7 @@ written in plain text, escaped like any payload text, so a MANAGER of
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +80,15 @@ def managers(event: Event) -> list[str]:
     for field in MANAGER_FIELDS:
         value = event.data.get(field)
         if isinstance(value, str) and value.strip():
-            names.append(truncate(one_line(value), NAME_LIMIT))
-    return names
+            names.append(truncate(one_line(_printable(value)), NAME_LIMIT))
+    return [name for name in names if name]
+
+
+def _printable(text: str) -> str:
+    # Control and format characters (escape sequences, bidi overrides) never reach a
+    # message or a terminal; line breaks become spaces first.
+    return "".join(" " if ch in "\n\r\t" else ch for ch in text
+                   if ch in "\n\r\t" or unicodedata.category(ch)[0] != "C")
 
 
 def display_name(person: Person) -> str:

@@ -190,3 +190,8 @@ chat_id = "42"
                                           senders, config.channels, config.people)}  # type: ignore[arg-type]
     assert planned["ops"].payload["text"].endswith("\ncc <@U0123ABCD>")
     assert "cc" not in planned["quiet"].payload["text"]  # no mention = [...]: nobody named
+
+
+def test_control_characters_in_a_managers_name_are_dropped() -> None:
+    event = job_event(MANAGER="Alex\x1b[31m Morgan\u202e\nX", MANAGER2="\x1b\x07")
+    assert mentions_for(event, ["manager"], PEOPLE) == (Mention("Alex[31m Morgan X"),)
