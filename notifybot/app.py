@@ -25,10 +25,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .channel_health import ChannelHealth
 from .channels import Sender, build_sender
 from .config import Config
 from .errors import ConfigError, WebhookRejected
 from .health import Health, Probed, describe, is_storage_error
+from .hops import Hops
 from .metrics import Metrics, named_events
 from .outbox import Outbox
 from .pipeline import Pipeline
@@ -69,12 +71,17 @@ def create_app(config: Config, *, store: Store | None = None,
     pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
                         on_enqueued=outbox.wake)
     outbox.rerender = pipeline.payload_for
+    hops = Hops(store, lambda: pipeline.config, senders, pipeline.payload_as,
+                ChannelHealth(config.channels, metrics.channel_up), clock=pipeline.clock,
+                on_enqueued=outbox.wake)
+    outbox.on_outcome = hops.on_outcome  # channel health, and fallbacks of dead deliveries
     reloader = Reloader(config_path or config.path, pipeline, outbox, senders, metrics)
     supervisor = Supervisor()
     health = Health(_probe(store), supervisor.down)
+    health.add_check("failing", hops.failing)  # "degraded" while a channel fails
     app.extensions["notifybot"] = pipeline
     app.extensions["notifybot.reloader"] = reloader
-    app.extensions["notifybot.health"] = health  # add_check("channels", ...): "degraded"
+    app.extensions["notifybot.health"] = health
     app.extensions["notifybot.supervisor"] = supervisor
     lifecycle = contextlib.AsyncExitStack()
 
@@ -93,6 +100,7 @@ def create_app(config: Config, *, store: Store | None = None,
         # One line per background task; the outbox stops (gracefully) before the group.
         supervisor.start("router", lambda: pipeline.run_router(config.delivery.poll_interval))
         supervisor.start("outbox", outbox.run)
+        supervisor.start("hops", hops.run)  # escalation of deliveries kept waiting
         lifecycle.push_async_callback(stop_outbox)
         if config_path is not None:
             supervisor.start("reloader", lambda: reloader.watch(watch_interval))

@@ -27,10 +27,12 @@ from .channels import build_sender
 from .config import Config, load
 from .errors import ConfigError, DeliveryError, NotifybotError
 from .events import parse_event
+from .fallback import describe as describe_hops
 from .formatting import FORMATTERS
 from .health import describe, is_storage_error
 from .ingest import decode
 from .matching import Subscription
+from .mentions import add_mentions, describe_mentions, mentions_for
 from .messages import Fact, Message
 from .output import Progress, table
 from .pipeline import prepare, renderer_for
@@ -165,12 +167,18 @@ async def preview(args: argparse.Namespace) -> int:
         if (sub.channel, sub.id) in noise:
             print(f"  {noise[(sub.channel, sub.id)]}")
         if verdict.matched:
+            mentioned = mentions_for(event, sub.mention, config.people)
             try:
-                rendered = FORMATTERS[kind](renderer.render(event, sub.template))
+                rendered = add_mentions(kind, FORMATTERS[kind](renderer.render(event, sub.template)),
+                                        mentioned)
             except ConfigError as exc:
                 print(f"  template error: {exc}")
                 continue
             for line in json.dumps(rendered, ensure_ascii=False, indent=2).splitlines():
+                print(f"  {line}")
+            # Who is mentioned, and who hears when this channel cannot take the message.
+            for line in [*describe_mentions(sub.mention, mentioned), *describe_hops(config,
+                                                                                   sub.channel)]:
                 print(f"  {line}")
     if not config.index.all:
         print("\nno subscriptions configured")
@@ -224,7 +232,8 @@ async def deliveries(args: argparse.Namespace) -> int:
                               "channel": d.channel, "status": str(d.status),
                               "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
                               "not_before": d.not_before, "note": d.note,
-                              "last_error": d.last_error, "receipt": d.receipt}))
+                              "last_error": d.last_error, "receipt": d.receipt,
+                              "kind": str(d.kind), "origin_id": d.origin_id}))
         return 0
     print(table(["ID", "EVENT", "NAME", "CHANNEL", "STATUS", "TRIES", "NEXT", "NOT BEFORE",
                  "LAST ERROR / NOTE"],

@@ -65,13 +65,14 @@ class Health:
                  tasks_down: Callable[[], Mapping[str, str]] = dict) -> None:
         self._probe = probe
         self._tasks_down = tasks_down
-        self._checks: list[tuple[str, Callable[[], Mapping[str, str]]]] = []
+        self._checks: list[tuple[str, Callable[[], Mapping[str, Any]]]] = []
         self.storage_error: str | None = None
         self._probing: asyncio.Future[object] | None = None
 
-    def add_check(self, section: str, check: Callable[[], Mapping[str, str]]) -> None:
-        """A source of non-fatal problems, name → reason (e.g. section ``channels``: failing
-        channels). Any problem makes the status ``degraded``, listed under ``section``."""
+    def add_check(self, section: str, check: Callable[[], Mapping[str, Any]]) -> None:
+        """A source of non-fatal problems, name → reason or details (e.g. section ``failing``:
+        failing channels, each with since and reason). Any problem makes the status
+        ``degraded``, listed under ``section``."""
         self._checks.append((section, check))
 
     def storage_failed(self, exc: BaseException) -> None:

@@ -117,6 +117,10 @@ class Metrics:
                     registry=r), {})
         self.reloads = Counter("notifybot_config_reloads", "Configuration reloads, by outcome",
                                ["outcome"], registry=r)
+        # One series per configured channel (channel_health.py keeps the label set the config's).
+        self.channel_up = Gauge("notifybot_channel_up",
+                                "1 while a channel's last attempt delivered (or none was made), "
+                                "0 while it fails", ["channel"], registry=r)
 
     async def render(self, store: Store, now: float) -> bytes:
         """The text exposition, with the storage-derived gauges refreshed first."""

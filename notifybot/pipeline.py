@@ -3,11 +3,14 @@
 1. ingest   :func:`notifybot.ingest.accept`    decode the body, check the export key
 2. store    :meth:`Store.add_event`            committed before HireHop gets its 202
 3. match    :meth:`SubscriptionIndex.match`    which channels hear about it
-4. render   :meth:`Renderer.render`            Jinja2 → plain message → per-channel payload
+4. render   :meth:`Renderer.render`            Jinja2 → plain message → per-channel payload,
+                                              with the people it mentions (:mod:`notifybot.mentions`)
    noise    :func:`notifybot.noise.apply`      silenced, folded, digested or held (docs/noise.md)
 5. enqueue  :meth:`Store.route_many`           a message per (event, channel, subscription),
                                               with its thread (:mod:`notifybot.threads`)
-6. deliver  :class:`notifybot.outbox.Outbox`   pacing, threads, retries, dead letters
+6. deliver  :class:`notifybot.outbox.Outbox`   pacing, threads, retries, dead letters;
+                                              a dead or stuck one told to the channel's fallback
+                                              (:mod:`notifybot.hops`)
 
 Steps 1–2 run in the request; 3–5 run in the router right after, from storage,
 so an event whose routing was interrupted is routed again at the next start. A
@@ -27,13 +30,14 @@ from typing import Any
 
 from . import noise
 from .channels import Sender
-from .config import ChannelConfig, Config, load
+from .config import ChannelConfig, Config, Person, load
 from .errors import ConfigError, WebhookRejected
 from .events import Event, event_name, parse_event
 from .formatting import FORMATTERS
 from .ingest import accept, decode, safe_headers
 from .live_silences import LiveSilences
 from .matching import Subscription
+from .mentions import add_mentions, mentions_for
 from .messages import Message
 from .metrics import Metrics
 from .money import MoneyFormat
@@ -75,8 +79,12 @@ def prepare(path: str | Path) -> tuple[Config, Renderer, int]:
 
 def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer,
          senders: Mapping[str, Sender],
-         channels: Mapping[str, ChannelConfig] | None = None) -> list[NewDelivery]:
-    """Steps 3–4, pure: the deliveries an event makes. A broken template makes a dead one."""
+         channels: Mapping[str, ChannelConfig] | None = None,
+         people: Mapping[str, Person] | None = None) -> list[NewDelivery]:
+    """Steps 3–4, pure: the deliveries an event makes. A broken template makes a dead one.
+
+    A subscription's ``mention`` adds the people it names (``people``) to the payload.
+    """
     planned: list[NewDelivery] = []
     seen: set[tuple[str, str]] = set()
     for sub in subscriptions:
@@ -89,6 +97,7 @@ def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer
             payload, error = dict(FORMATTERS[sender.kind](message)), None
             if thread is not None:
                 payload, update = _threaded(event, renderer, sender, payload, message)
+            payload = _mentioned(event, sub, people, sender.kind, payload)
         except ConfigError as exc:
             payload, error = {}, f"template error: {exc}"
         gathers = sub.digest is not None or sub.group_wait is not None  # its own message
@@ -111,6 +120,14 @@ def _threaded(event: Event, renderer: Renderer, sender: Sender, payload: dict[st
         return {**payload, "subject": thread_subject(event)}, None
     update = root_update(event, renderer, sender.kind, message) if sender.edits else None
     return payload, update
+
+
+def _mentioned(event: Event, sub: Subscription | None, people: Mapping[str, Person] | None,
+               kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with the people ``sub`` mentions for ``event`` (none without ``mention``)."""
+    if sub is None or not sub.mention:
+        return dict(payload)
+    return add_mentions(kind, payload, mentions_for(event, sub.mention, people or {}))
 
 
 class Pipeline:
@@ -186,14 +203,35 @@ class Pipeline:
         if stored is None:
             raise ConfigError(f"event {delivery.event_id} is not in the database")
         event = parse_event(decode(stored.body, stored.content_type))
-        template = next((s.template for s in self.config.index.all
-                         if s.channel == delivery.channel and s.id == delivery.subscription), None)
+        sub = self._subscription(delivery.channel, delivery.subscription)
         sender = self.senders[delivery.channel]
-        message = self.renderer.render(event, template)
+        message = self.renderer.render(event, sub.template if sub else None)
         payload = dict(FORMATTERS[sender.kind](message))
         if delivery.thread_key is not None:
             payload, _ = _threaded(event, self.renderer, sender, payload, message)
-        return payload
+        return _mentioned(event, sub, self.config.people, sender.kind, payload)
+
+    async def payload_as(self, delivery: Delivery, kind: str) -> dict[str, Any]:
+        """A delivery's message formatted for another channel kind, with its mentions.
+
+        For the fallback hop (:mod:`notifybot.hops`): the message a dead or stuck
+        delivery carries, rendered anew from its events for the fallback's kind.
+        Several events (a fold, a digest) are listed one summary a line.
+        """
+        stored = await self.store.get_events(delivery.event_ids or (delivery.event_id,))
+        if not stored:
+            raise ConfigError(f"event {delivery.event_id} is not in the database")
+        sub = self._subscription(delivery.channel, delivery.subscription)
+        events = [parse_event(decode(e.body, e.content_type)) for e in stored]
+        messages = [self.renderer.render(event, sub.template if sub else None) for event in events]
+        message = messages[0] if len(messages) == 1 else Message(
+            summary=f"{len(messages)} notifications", notes=tuple(m.summary for m in messages))
+        payload = dict(FORMATTERS[kind](message))
+        return _mentioned(events[0], sub, self.config.people, kind, payload)
+
+    def _subscription(self, channel: str, sub_id: str) -> Subscription | None:
+        return next((s for s in self.config.index.all if s.channel == channel and s.id == sub_id),
+                    None)
 
     async def _gathered_payload(self, delivery: Delivery) -> Mapping[str, Any]:
         """A fold or digest: every event it gathered, rendered once into one message."""
@@ -251,7 +289,7 @@ class Pipeline:
         try:
             event = parse_event(decode(stored.body, stored.content_type))
             planned = plan(event, self.config.index.match(event), self.renderer, self.senders,
-                           self.config.channels)
+                           self.config.channels, self.config.people)
             return noise.apply(planned, event, self.config, now=now,
                                received_at=stored.received_at, silences=silences)
         except Exception:

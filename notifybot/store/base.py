@@ -297,5 +297,16 @@ class Store(Protocol):
         ...
 
     async def waiting_since(self, channel: str, before: float, limit: int) -> list[Delivery]:
-        """Pending deliveries of ``channel`` created before ``before`` (escalation), oldest first."""
+        """Pending deliveries of ``channel`` created before ``before`` (escalation), oldest first.
+
+        Those with an ``escalation:{id}`` delivery already are left out.
+        """
+        ...
+
+    async def dead_without_fallback(self, channel: str, since: float,
+                                    limit: int) -> list[Delivery]:
+        """Deliveries of ``channel`` that died (were attempted) since ``since`` and have no
+        ``fallback:{id}`` delivery: the fallback a crash or a storage error kept from being
+        made. Oldest first.
+        """
         ...

@@ -417,8 +417,20 @@ class SQLStore(SilenceQueries):
         return await self._deliveries(
             f"SELECT {DELIVERY_COLUMNS} {DELIVERY_FROM} WHERE d.channel = ? AND d.status IN "
             "('pending', 'sending') AND d.created_at < ? AND d.kind NOT IN ('fallback', 'escalation') "
-            "AND (d.not_before IS NULL OR d.not_before < ?) ORDER BY d.id LIMIT ?",
+            "AND (d.not_before IS NULL OR d.not_before < ?) "
+            # Not escalated yet (by the key's index), so a long queue is walked through.
+            "AND NOT EXISTS (SELECT 1 FROM deliveries e "
+            "WHERE e.key = 'escalation:' || CAST(d.id AS TEXT)) ORDER BY d.id LIMIT ?",
             channel, before, before, limit)
+
+    async def dead_without_fallback(self, channel: str, since: float,
+                                    limit: int) -> list[Delivery]:
+        return await self._deliveries(
+            f"SELECT {DELIVERY_COLUMNS} {DELIVERY_FROM} WHERE d.channel = ? AND d.status = 'dead' "
+            "AND d.updated_at >= ? AND d.kind NOT IN ('fallback', 'escalation') AND d.attempts > 0 "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries f "
+            "WHERE f.key = 'fallback:' || CAST(d.id AS TEXT)) ORDER BY d.id LIMIT ?",
+            channel, since, limit)
 
     async def replay(self, *, delivery_id: int | None = None, dead: bool = False,
                      event_id: int | None = None, now: float) -> int:
