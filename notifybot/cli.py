@@ -40,7 +40,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "config", None) is not None:
             _require_config(args.config)
-        return asyncio.run(command(args))
+        code = asyncio.run(command(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except NotifybotError as exc:  # ConfigError included: it names the file and key
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -171,6 +171,8 @@ def _read_event(source: Path) -> dict[str, Any]:
     try:
         return decode(body)
     except WebhookRejected as rejected:
+        if not body.strip():
+            raise ConfigError(rejected.reason, where=where) from None
         try:
             json.loads(body.decode("utf-8-sig"))
         except json.JSONDecodeError as exc:

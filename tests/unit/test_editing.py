@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from notifybot import config_file, editing
-from notifybot.editing import Unsubscribed
 from notifybot.cli import main
 from notifybot.commands import subscription_rows
 from notifybot.config import load
+from notifybot.editing import Unsubscribed
 from notifybot.errors import ConfigError
 from notifybot.events import parse_event
 
