@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -14,6 +17,11 @@ from typing import Any
 
 import httpx
 
+from notifybot import cli, logs
+from notifybot.app import create_app
+from notifybot.channels import build_sender
+from notifybot.channels.console import ConsoleSender
+from notifybot.config import load
 from tests.polling import eventually
 
 EXPORT_KEY = "EXAMPLEKEY123"
@@ -102,3 +110,84 @@ class Service:
             cwd=self.config.parent)
         out, err = await proc.communicate()
         return subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), err.decode())
+
+
+class InProcessService:
+    """The same app as ``notifybot serve``, run in the test's own event loop.
+
+    For tests about what the service does with webhooks, where a process adds
+    nothing but start-up time: the real configuration file, store, senders,
+    router and outbox, driven through Quart's test client (the ASGI app itself,
+    no socket). The console channel writes to :attr:`stdout`; notifybot's log
+    records, formatted as ``serve`` formats them, go to :attr:`stderr`. Signals,
+    ``kill -9`` and the command line's flags need :class:`Service`.
+    """
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.env = {**os.environ, "HIREHOP_EXPORT_KEY": EXPORT_KEY, **(env or {})}
+        self._console = io.StringIO()
+        self._log = io.StringIO()
+        self._handler = logging.StreamHandler(self._log)
+        self._handler.setFormatter(logs.TextFormatter())
+        self._running: Any = None
+        self._client: Any = None
+
+    async def start(self) -> InProcessService:
+        config = load(self.config, environ=self.env)
+        senders: dict[str, Any] = {
+            name: ConsoleSender(name, stream=self._console) if chan.type == "console"
+            else build_sender(name, chan.options) for name, chan in config.channels.items()}
+        app = create_app(config, senders=senders, config_path=self.config)
+        logger = logging.getLogger("notifybot")
+        logger.addHandler(self._handler)
+        logger.setLevel(logging.INFO)
+        self._running = app.test_app()
+        self._client = (await self._running.__aenter__()).test_client()
+        return self
+
+    async def post(self, body: bytes | str | dict[str, Any],
+                   content_type: str = "application/json") -> Any:
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        data = body.encode() if isinstance(body, str) else body
+        return await self._client.post("/hirehop", data=data,
+                                       headers={"Content-Type": content_type})
+
+    async def get(self, path: str) -> Any:
+        return await self._client.get(path)
+
+    async def terminate(self) -> int:
+        """Stop serving as SIGTERM does: the app's shutdown hooks run."""
+        try:
+            await self._running.__aexit__(None, None, None)
+        finally:
+            logger = logging.getLogger("notifybot")
+            logger.removeHandler(self._handler)
+            logger.setLevel(logging.NOTSET)
+        return 0
+
+    @property
+    def stdout(self) -> str:
+        return self._console.getvalue()
+
+    @property
+    def stderr(self) -> str:
+        return self._log.getvalue()
+
+    async def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Another ``notifybot`` command on the same configuration, in a thread of this process."""
+        out, err = io.StringIO(), io.StringIO()
+
+        def command() -> int:
+            saved = dict(os.environ)
+            os.environ.update(self.env)
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    return cli.run([*args, "-c", str(self.config)])
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+        code = await asyncio.to_thread(command)
+        return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -1,4 +1,5 @@
-"""Running notifybot day to day, as an operator would: logs, reloads while serving, metrics."""
+"""Running notifybot day to day, as an operator would: logs and reloads of a running process,
+metrics (in this process: the endpoint is the app's)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import os
 import signal
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import SAMPLES, SMTP_PASSWORD, StandIns
@@ -64,15 +64,15 @@ async def test_a_broken_edit_keeps_the_last_good_config_and_a_fix_is_picked_up(
 
 
 async def test_metrics_are_served_in_prometheus_text(standins: StandIns) -> None:
-    service = await standins.service(standins.config()).start()
+    service = await standins.app(standins.config()).start()
     try:
         await service.post((SAMPLES / "job.updated.constructed.json").read_bytes())
         await eventually(lambda: standins.slack.messages, what="the Slack delivery")
-        async with httpx.AsyncClient() as client:
-            response = await client.get(f"{service.url}/metrics")
+        response = await service.get("/metrics")
+        text = (await response.get_data()).decode()
     finally:
         await service.terminate()
     assert response.headers["content-type"].startswith("text/plain")
-    names = {f.name for f in text_string_to_metric_families(response.text)}
+    names = {f.name for f in text_string_to_metric_families(text)}
     assert {"notifybot_events_received", "notifybot_deliveries", "notifybot_queue_depth",
             "notifybot_delivery_latency_seconds", "notifybot_oldest_pending_age_seconds"} <= names
