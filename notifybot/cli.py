@@ -57,6 +57,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(f"database: {exc}")
     except OSError as exc:  # a connection refused, a folder not writable...
         return _fail(_os_error(exc))
+    except Exception as exc:
+        # PostgreSQL refusing a login or a database that does not exist: asyncpg's own
+        # errors, whose messages name the user or database, never the password.
+        if type(exc).__module__.startswith("asyncpg"):
+            return _fail(f"database: {exc}")
+        raise
 
 
 def _fail(message: str) -> int:

@@ -14,7 +14,9 @@ from tests.integration.service import EXPORT_KEY
 from tests.polling import eventually
 
 
-async def test_json_logs_have_stable_fields_and_no_secrets(standins: StandIns) -> None:
+async def test_json_logs_have_stable_fields_and_no_secrets_and_sigterm_stops_cleanly(
+    standins: StandIns,
+) -> None:
     service = await standins.service(standins.config(), "--log-format", "json").start()
     try:
         body = (SAMPLES / "job.status.updated.constructed.json").read_bytes()
@@ -22,7 +24,8 @@ async def test_json_logs_have_stable_fields_and_no_secrets(standins: StandIns) -
         await eventually(lambda: standins.telegram.messages, what="the Telegram delivery")
         await eventually(lambda: service.stderr.count('"delivered to') >= 3, what="delivery logs")
     finally:
-        await service.terminate()
+        assert await service.terminate() == 0, "SIGTERM: a clean exit"
+    assert "Traceback" not in service.stderr
     lines = [json.loads(line) for line in service.stderr.splitlines() if line.strip()]
     accepted = [e for e in lines if e["message"] == "accepted job.status.updated"]
     assert accepted and accepted[0]["event_id"] == 1 and accepted[0]["event"] == "job.status.updated"
