@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Iterable
+
+MASK = "**********"
 
 
 class Secret:
@@ -36,3 +40,16 @@ class Secret:
         return "Secret('**********')"
 
     __str__ = __repr__
+
+
+def redact(text: str, secrets: Iterable[Secret | None]) -> str:
+    """``text`` with each secret's value masked where it stands as a whole word.
+
+    Only whole words: a user name such as ``smtp`` must not turn the reason
+    ``smtp: cannot connect`` into ``*****: cannot connect`` (or ``smt*****``).
+    """
+    for secret in secrets:
+        if secret:
+            value = secret.reveal()
+            text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", MASK, text)
+    return text
