@@ -33,7 +33,7 @@ from .errors import ConfigError, DeliveryError, NotifybotError, WebhookRejected
 from .events import parse_event
 from .formatting import FORMATTERS
 from .ingest import decode
-from .lint import Finding, lint
+from .lint import Finding, glob_error, lint, lint_subscription
 from .matching import Subscription
 from .messages import Fact, Message
 from .output import Progress, conditions_text, printable, table
@@ -503,6 +503,10 @@ _RELOAD_NOTE = "a running notifybot serve picks this up on its next reload"
 
 async def subscribe(args: argparse.Namespace) -> int:
     path: Path = args.config
+    for pattern in args.events:
+        broken = glob_error(pattern)
+        if broken:
+            raise ConfigError(f"{pattern!r}: {broken}, so it could never match an event")
     when = editing.assignments(args.when, "--when")
     unless = editing.assignments(args.unless, "--unless")
     with _naming_file(path):
@@ -517,6 +521,9 @@ async def subscribe(args: argparse.Namespace) -> int:
     added = config.channels[args.channel].subscriptions[-1]
     print(f"channels.{args.channel}: subscribed to {_describe(added)}"
           + (f" (name {args.name})" if args.name else ""))
+    index = len(config.channels[args.channel].subscriptions) - 1
+    for finding in lint_subscription(added, f"channels.{args.channel}.subscriptions[{index}]"):
+        print(f"{finding.level}: {path}: {finding}")
     print(_RELOAD_NOTE)
     return 0
 

@@ -66,14 +66,18 @@ def lint(config: Config, templates: Set[str] = frozenset()) -> list[Finding]:
                                     "has no subscriptions and will hear nothing"))
         for i, sub in enumerate(channel.subscriptions):
             key = f"channels.{name}.subscriptions[{i}]"
-            findings += _events(sub, key)
-            findings += _conditions(sub.when, f"{key}.when")
-            findings += _conditions(sub.unless, f"{key}.unless")
+            findings += lint_subscription(sub, key)
             if sub.template and f"{sub.template}.j2" not in templates:
                 findings.append(Finding(
                     "error", f"{key}.template",
                     f"no template {sub.template}.j2 in {_folders(config)}"))
     return findings
+
+
+def lint_subscription(sub: Subscription, key: str) -> list[Finding]:
+    """The findings about one subscription's events and conditions (``key`` names it)."""
+    return [*_events(sub, key), *_conditions(sub.when, f"{key}.when"),
+            *_conditions(sub.unless, f"{key}.unless")]
 
 
 def _folders(config: Config) -> str:

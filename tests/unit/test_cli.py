@@ -199,6 +199,17 @@ def test_a_template_that_extends_itself_is_named_with_its_line(
     assert "RecursionError" not in err
 
 
+def test_subscribe_warns_like_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = config(tmp_path, SLACK)
+    assert run("subscribe", "log", "job.status.update", "--when", "change.STATUS.to=Booked",
+               "-c", str(path)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "channels.log: subscribed to job.status.update when change.STATUS.to = Booked"
+    assert out[1].startswith(f"warning: {path}: channels.log.subscriptions[1].events: "
+                             "'job.status.update' is not a known HireHop event")
+    assert out[2].startswith(f"warning: {path}: channels.log.subscriptions[1].when.change.STATUS.to")
+
+
 def test_lint_rules() -> None:
     assert glob_error("job.[") and glob_error("job.]") and glob_error("job.[!")
     assert glob_error("job.[abc]") is None and glob_error("job.*") is None and glob_error("[!x]y") is None

@@ -551,6 +551,7 @@ def test_cli_subscribe_with_name_and_template(tmp_path: Path, capsys: pytest.Cap
     (["unsubscribe", "ops", "job.updated"], "channels.ops: no subscription to job.updated"),
     (["unsubscribe", "team", "job.status.updated", "--name", "nope"], "no subscription named 'nope'"),
     (["unsubscribe", "team"], "name the EVENT to drop, or --name NAME"),
+    (["subscribe", "team", "job.["], "'job.[': '[' is never closed with ']', so it could never match"),
     (["subscribe", "team", "job.updated", "--when", "data.DEPOT={ gt = 3"],
      "--when data.DEPOT={ gt = 3: not a valid TOML value"),
     (["unsubscribe", "nope", "job.updated"], "channels.nope: no such channel"),
