@@ -54,7 +54,11 @@ class Service:
                 [sys.executable, "-m", "notifybot", "serve", "-c", str(self.config),
                  "--bind", f"127.0.0.1:{self.port}", *self.args],
                 stdout=out, stderr=err, env=self.env, cwd=self.config.parent)
-        await eventually(self._healthy, within=20, what=f"notifybot serve on {self.url}")
+        try:
+            await eventually(self._healthy, within=20, what=f"notifybot serve on {self.url}")
+        except BaseException:
+            self.stop_now()  # never left running behind a failed test
+            raise
         return self
 
     async def _healthy(self) -> bool:
@@ -84,6 +88,11 @@ class Service:
         assert self.process is not None
         self.process.kill()
         self.process.wait()
+
+    def stop_now(self) -> None:
+        """Kill the process if it is still running (cleanup after a failure)."""
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
 
     async def terminate(self, within: float = 20) -> int:
         """SIGTERM, then wait for a clean exit; returns the exit code."""

@@ -3,7 +3,6 @@ in this process where only the database is shared (each instance its own store a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -35,7 +34,14 @@ async def database() -> AsyncIterator[str]:
 
 
 async def start_all(services: list[Service]) -> list[Service]:
-    await asyncio.gather(*(service.start() for service in services))  # side by side, as in production
+    """Start each in turn; if one fails, stop those already running before failing."""
+    for n, service in enumerate(services):
+        try:
+            await service.start()
+        except BaseException:
+            for started in services[:n + 1]:
+                started.stop_now()
+            raise
     return services
 
 

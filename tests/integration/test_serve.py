@@ -152,13 +152,15 @@ async def test_kill_9_under_load_loses_nothing_and_never_resends_what_was_sent(
     # Paced, so that the kill comes with some deliveries recorded as sent and others not.
     config = standins.config(lease=3, pace=0.05)  # the killed process's claims come back after 3 s
     service = await standins.service(config).start()
-    base = json.loads(sample("job.updated.constructed.json"))
-    for job in range(1, 41):
-        response = await service.post({**base, "job": job, "time": f"2026-05-13 08:{job:02d}:00"})
-        assert response.status_code == 202
-    await eventually(lambda: len(_sent_to_team(standins)) >= 5, within=20,
-                     what="some deliveries recorded as sent before the kill")
-    service.kill()
+    try:
+        base = json.loads(sample("job.updated.constructed.json"))
+        for job in range(1, 41):
+            response = await service.post({**base, "job": job, "time": f"2026-05-13 08:{job:02d}:00"})
+            assert response.status_code == 202
+        await eventually(lambda: len(_sent_to_team(standins)) >= 5, within=20,
+                         what="some deliveries recorded as sent before the kill")
+    finally:
+        service.stop_now()  # kill -9
     sent_before = _sent_to_team(standins)
     assert 5 <= len(sent_before) < 40, "the kill must come between the first and the last send"
 
@@ -170,7 +172,7 @@ async def test_kill_9_under_load_loses_nothing_and_never_resends_what_was_sent(
         for text in sent_before:  # recorded as sent: never again (others may repeat once)
             assert texts.count(text) == 1, f"sent again after the restart: {text}"
     finally:
-        await restarted.terminate()
+        restarted.stop_now()
 
 
 def _sent_to_team(standins: StandIns) -> set[str]:
