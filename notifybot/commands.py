@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -334,7 +335,10 @@ def _status(choice: str) -> DeliveryStatus | Literal["failed"]:
 
 def _subscription_label(sub: Subscription) -> str:
     """A named subscription by its name; others by their events (their id is a digest)."""
-    return sub.id if len(sub.id) != 12 or not sub.id.isalnum() else ", ".join(sub.events)
+    return ", ".join(sub.events) if _DIGEST.fullmatch(sub.id) else sub.id
+
+
+_DIGEST = re.compile(r"[0-9a-f]{12}")  # matching.subscription_id of an unnamed subscription
 
 
 async def select_deliveries(
@@ -394,11 +398,17 @@ async def _why_not_replayed(store: Store, delivery_id: int) -> str:
     if not newest or delivery_id > newest[0].id:
         last = f"the newest is {newest[0].id}" if newest else "there are none yet"
         return f"there is no delivery {delivery_id} ({last}; see `notifybot deliveries`)"
-    found = await store.list_deliveries(None, newest[0].id - delivery_id + 1)
+    # The store lists newest first and has no lookup by id: read back as far as the
+    # id, within reason (this runs only when nothing was queued).
+    found = await store.list_deliveries(None, min(newest[0].id - delivery_id + 1, _LOOK_BACK))
     match = next((d for d in found if d.id == delivery_id), None)
     if match is None:
-        return f"there is no delivery {delivery_id} (see `notifybot deliveries`)"
+        return (f"delivery {delivery_id} is neither dead nor pending, or does not exist "
+                "(see `notifybot deliveries`)")
     return _state_reason(match)
+
+
+_LOOK_BACK = 100_000
 
 
 def _state_reason(d: Delivery) -> str:
