@@ -189,14 +189,20 @@ class InProcessService:
         out, err = io.StringIO(), io.StringIO()
 
         def command() -> int:
-            saved = dict(os.environ)
-            os.environ.update(self.env)
+            # Only the service's own variables change, and only for the command's run:
+            # the app keeps running on the event loop meanwhile.
+            changed = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
+            saved = {k: os.environ.get(k) for k in changed}
+            os.environ.update(changed)
             try:
                 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                     return cli.run([*args, "-c", str(self.config)])
             finally:
-                os.environ.clear()
-                os.environ.update(saved)
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
         code = await asyncio.to_thread(command)
         return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
