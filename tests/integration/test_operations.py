@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -79,3 +82,17 @@ async def test_metrics_are_served_in_prometheus_text(standins: StandIns) -> None
     names = {f.name for f in text_string_to_metric_families(text)}
     assert {"notifybot_events_received", "notifybot_deliveries", "notifybot_queue_depth",
             "notifybot_delivery_latency_seconds", "notifybot_oldest_pending_age_seconds"} <= names
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text('[hirehop]\nexport_key = "k"\n[channels.log]\ntype = "console"\n')
+    # `notifybot subscriptions | head -c 0`: the reader is gone before the first write.
+    process = subprocess.Popen([sys.executable, "-m", "notifybot", "subscriptions", "-c", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=30) == 141
+    assert stderr == b""
