@@ -326,6 +326,11 @@ def test_deliveries_filters_times_names_and_a_note_when_cut(
     assert [r["id"] for r in rows] == [8, 7, 6, 5]
     assert {"created_at", "subscription", "channel", "status"} <= rows[0].keys()
 
+    assert run("deliveries", "--channel", "gone", "-c", str(path)) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "no deliveries\n"
+    assert "note: no channel 'gone' in" in captured.err and "(configured: team, log)" in captured.err
+
     assert run("deliveries", "--status", "dead", "-c", str(path)) == 0
     out = capsys.readouterr().out
     assert "job.*" in out, "an unnamed subscription is shown by its events"
