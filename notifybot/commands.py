@@ -91,9 +91,11 @@ async def init(args: argparse.Namespace) -> int:
 
 
 def write_starter(folder: Path) -> Path:
-    """``folder``/subscriptions.toml from the package's starter file; ConfigError if it exists."""
-    if not folder.is_dir():
-        raise ConfigError("no such folder (create it first)", where=str(folder))
+    """``folder``/subscriptions.toml from the package's starter file (the folder made if need
+    be); ConfigError if the file exists."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("not a folder", where=str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "subscriptions.toml"
     text = resources.files("notifybot").joinpath("starter.toml").read_text(encoding="utf-8")
     try:

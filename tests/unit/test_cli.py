@@ -116,7 +116,10 @@ def test_init_writes_a_starter_that_checks_and_never_overwrites(
     assert run("init", str(tmp_path)) == 1
     assert "already exists; left as it is" in capsys.readouterr().err
     assert written.read_text() == "# mine\n"
-    assert run("init", str(tmp_path / "nowhere")) == 1
+    assert run("init", str(written)) == 1
+    assert "not a folder" in capsys.readouterr().err
+    assert run("init", str(tmp_path / "new" / "dir")) == 0
+    assert (tmp_path / "new" / "dir" / "subscriptions.toml").read_text() == text
 
 
 # --- check ----------------------------------------------------------------------------------
