@@ -69,12 +69,42 @@ def validation_environ(raw: Mapping[str, Any], environ: Mapping[str, str]) -> di
     return completed
 
 
+def missing_variables(raw: Mapping[str, Any], environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Every ``${VAR}`` of ``raw`` that ``environ`` does not set: (variable, dotted key), in order."""
+    missing: list[tuple[str, str]] = []
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, str):
+            missing.extend((m.group(1), key) for m in ENV_REF.finditer(value)
+                           if m.group(1) not in environ)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                visit(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                visit(v, f"{key}[{i}]")
+
+    visit(raw, "")
+    return missing
+
+
+def require_variables(path: Path, raw: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """One ConfigError naming every variable that is not set, and the key that uses it."""
+    missing = missing_variables(raw, environ)
+    if missing:
+        names = sorted({name for name, _ in missing})
+        where = "; ".join(f"{name} (used by {', '.join(k for n, k in missing if n == name)})"
+                          for name in names)
+        raise ConfigError(f"environment variable{'s' if len(names) > 1 else ''} not set: {where}",
+                          where=str(path))
+
+
 def validate(path: Path, text: str, environ: Mapping[str, str] | None = None) -> Config:
     """The configuration ``text`` would give at ``path``, checked as ``notifybot check`` checks it.
 
     ``${VAR}``s that are not set get placeholders: editing does not need the secrets.
     """
-    raw = loads(text)
+    raw = loads(text, path)
     env = validation_environ(raw, os.environ if environ is None else environ)
     try:
         return parse(raw, path, env)
@@ -130,11 +160,9 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-
-
-def loads(text: str) -> dict[str, Any]:
-    """TOML text as a document, or a ConfigError."""
+def loads(text: str, where: Path | None = None) -> dict[str, Any]:
+    """TOML text as a document, or a ConfigError (naming the file ``where`` if given)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}") from None
+        raise ConfigError(f"not valid TOML: {exc}", where=str(where) if where else None) from None

@@ -28,6 +28,7 @@ import re
 import tomllib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -48,12 +49,13 @@ _HEADER = re.compile(r"[ \t]*\[")
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``PATH=VALUE`` as (path, value): the value typed as TOML types it, else a plain string.
+    """``PATH=VALUE`` as (path, value): the value read as a TOML inline value.
 
     ``2`` is an int, ``2.5`` a float, ``true`` a bool, ``"x"`` a string, ``["a", "b"]``
     a list, ``{ gt = 3 }`` a table; ``Booked`` or ``Sam Taylor`` are not TOML values
-    and are taken as they are. Dates and times stay strings (webhooks carry text),
-    as do ``inf`` and ``nan``.
+    and are taken as they are. A value that starts like a string, list or table
+    (``"``, ``'``, ``[``, ``{``) must be valid TOML: ``{ gt = 3`` is an error, not text.
+    Dates and times stay strings (webhooks carry text), as do ``inf`` and ``nan``.
     """
     path, sep, raw = text.partition("=")
     path = path.strip()
@@ -61,14 +63,17 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         raise ConfigError(f"{text!r}: expected PATH=VALUE, e.g. changes.STATUS.to=Booked")
     if not path:
         raise ConfigError(f"{text!r}: the path before '=' is empty; expected PATH=VALUE")
-    return path, _toml_value(raw)
+    return path, _toml_value(raw, path)
 
 
 def assignments(texts: Iterable[str], option: str) -> dict[str, Any]:
     """Several ``PATH=VALUE`` (one ``--when`` each) as a table; a path given twice is an error."""
     table: dict[str, Any] = {}
     for text in texts:
-        path, value = parse_assignment(text)
+        try:
+            path, value = parse_assignment(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{option} {exc.message}") from None
         if path in table:
             raise ConfigError(f"{option} {path} is given twice; for one of several values use "
                               f"{path}='[\"A\", \"B\"]'")
@@ -76,10 +81,19 @@ def assignments(texts: Iterable[str], option: str) -> dict[str, Any]:
     return table
 
 
-def _toml_value(raw: str) -> Any:
+_TOML_START = ('"', "'", "[", "{")
+_POSITION = re.compile(r"\s*\(at [^)]*\)\s*$")
+
+
+def _toml_value(raw: str, path: str) -> Any:
+    value = raw.strip()
     try:
-        parsed = tomllib.loads(f"value = {raw.strip()}")
-    except tomllib.TOMLDecodeError:
+        parsed = tomllib.loads(f"value = {value}")
+    except tomllib.TOMLDecodeError as exc:
+        if value.startswith(_TOML_START):
+            why = _POSITION.sub("", str(exc))
+            raise ConfigError(f"{path}={value}: not a valid TOML value ({why}); write a table as "
+                              "{ gt = 3 }, a list as [\"A\", \"B\"], text as \"Sam Taylor\"") from None
         return raw
     if set(parsed) != {"value"} or not _plain(parsed["value"]):
         return raw
@@ -189,43 +203,71 @@ def _indents(doc: TOMLDocument, elements: list[Table]) -> tuple[str, str]:
 # --- unsubscribe ----------------------------------------------------------------
 
 
-def unsubscribe(text: str, channel: str, event: str) -> tuple[str, int]:
-    """Drop ``event`` from the channel's subscriptions: (new text, subscriptions changed or removed).
+@dataclass(frozen=True)
+class Unsubscribed:
+    """What ``unsubscribe`` does to one subscription: removes it, or leaves ``remaining`` events."""
+
+    index: int
+    name: str | None
+    remaining: tuple[str, ...] | None  # None: the whole subscription goes
+
+
+def unsubscribe(text: str, channel: str, event: str | None, *,
+                name: str | None = None) -> tuple[str, list[Unsubscribed]]:
+    """Drop ``event`` from the channel's subscriptions (only the one called ``name``, if given):
+    the new text and what changed.
 
     A subscription whose ``events`` is just ``event`` is removed with its text; one
-    that lists other patterns too loses only that pattern.
+    that lists other patterns too loses only that pattern. With ``name`` and no
+    ``event``, the named subscription is removed whole.
     """
     data = loads(text)
     existing = _subscriptions_of(data, channel)
-    plan: list[tuple[int, list[str] | None]] = []  # (index, remaining events or None to remove)
+    plan: list[Unsubscribed] = []
     for i, definition in enumerate(existing):
+        own_name = definition.get("name") if isinstance(definition.get("name"), str) else None
+        if name is not None and own_name != name:
+            continue
         events = definition.get("events")
         patterns = [events] if isinstance(events, str) else events
+        if event is None:
+            plan.append(Unsubscribed(i, own_name, None))
+            continue
         if not isinstance(patterns, list) or event not in patterns:
             continue
-        others = [p for p in patterns if p != event]
-        plan.append((i, others or None))
+        others = tuple(p for p in patterns if p != event)
+        plan.append(Unsubscribed(i, own_name, others or None))
     if not plan:
-        raise ConfigError(f"channel {channel} has no subscription to {event}")
+        raise ConfigError(_nothing_to_drop(existing, event, name), key=f"channels.{channel}")
 
     expected = loads(text)
     subs = expected["channels"][channel]["subscriptions"]
-    for i, remaining in reversed(plan):
-        if remaining is None:
-            del subs[i]
+    for change in reversed(plan):
+        if change.remaining is None:
+            del subs[change.index]
         else:
-            subs[i]["events"] = remaining
+            subs[change.index]["events"] = list(change.remaining)
     if not subs:
         del expected["channels"][channel]["subscriptions"]
 
     new_text = text
-    for i, remaining in reversed(plan):  # from the last, so earlier indices stay valid
-        if remaining is None:
-            new_text = _remove_element(new_text, channel, i)
+    for change in reversed(plan):  # from the last, so earlier indices stay valid
+        if change.remaining is None:
+            new_text = _remove_element(new_text, channel, change.index)
         else:
-            new_text = _replace_events(new_text, channel, i, event)
+            assert event is not None  # a pattern is only dropped when one is named
+            new_text = _replace_events(new_text, channel, change.index, event)
     _verify(new_text, expected, channel)
-    return new_text, len(plan)
+    return new_text, plan
+
+
+def _nothing_to_drop(existing: list[dict[str, Any]], event: str | None, name: str | None) -> str:
+    names = [d["name"] for d in existing if isinstance(d.get("name"), str)]
+    if name is not None and name not in names:
+        return f"no subscription named {name!r} (named: {', '.join(names) or 'none'})"
+    if name is not None:
+        return f"the subscription named {name!r} has no event {event!r}"
+    return f"no subscription to {event}"
 
 
 def _remove_element(text: str, channel: str, index: int) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Iterable
+
+MASK = "**********"
 
 
 class Secret:
@@ -42,3 +46,16 @@ def _bytes(text: str) -> bytes:
     # surrogatepass: text holding a lone surrogate (a hostile candidate, or an environment
     # variable that was not UTF-8) is simply unequal to a real key, never an error.
     return text.encode("utf-8", "surrogatepass")
+
+
+def redact(text: str, secrets: Iterable[Secret | None]) -> str:
+    """``text`` with each secret's value masked where it stands as a whole word.
+
+    Only whole words: a user name such as ``smtp`` must not turn the reason
+    ``smtp: cannot connect`` into ``*****: cannot connect`` (or ``smt*****``).
+    """
+    for secret in secrets:
+        if secret:
+            value = secret.reveal()
+            text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", MASK, text)
+    return text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.service import Service
+from tests.integration.service import InProcessService, Service
 from tests.standins.slack_api import SlackStandIn
 from tests.standins.smtp import SMTPStandIn, make_certificate
 from tests.standins.telegram_api import PRIVATE_CHAT, TelegramStandIn
@@ -91,9 +91,16 @@ class StandIns:
         return path
 
     def service(self, config: Path, *args: str) -> Service:
-        return Service(config, args=args, env={
-            "SLACK_BOT_TOKEN": self.slack.token, "TELEGRAM_BOT_TOKEN": self.telegram.token,
-            "SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD})
+        """``notifybot serve`` as a process: for signals, kill -9 and the command's flags."""
+        return Service(config, args=args, env=self.secrets())
+
+    def app(self, config: Path) -> InProcessService:
+        """The same service in this process: for what it does with webhooks."""
+        return InProcessService(config, env=self.secrets())
+
+    def secrets(self) -> dict[str, str]:
+        return {"SLACK_BOT_TOKEN": self.slack.token, "TELEGRAM_BOT_TOKEN": self.telegram.token,
+                "SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD}
 
 
 @pytest.fixture
@@ -105,8 +112,8 @@ async def standins(tmp_path: Path) -> AsyncIterator[StandIns]:
 
 
 @pytest.fixture
-async def service(standins: StandIns) -> AsyncIterator[Service]:
-    running = await standins.service(standins.config()).start()
+async def service(standins: StandIns) -> AsyncIterator[InProcessService]:
+    """The service on the stand-ins' configuration, in this process."""
+    running = await standins.app(standins.config()).start()
     yield running
-    if running.process is not None and running.process.poll() is None:
-        await running.terminate()
+    await running.terminate()

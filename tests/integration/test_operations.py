@@ -1,12 +1,15 @@
-"""Running notifybot day to day, as an operator would: logs, reloads while serving, metrics."""
+"""Running notifybot day to day, as an operator would: logs and reloads of a running process,
+metrics (in this process: the endpoint is the app's)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import SAMPLES, SMTP_PASSWORD, StandIns
@@ -14,7 +17,9 @@ from tests.integration.service import EXPORT_KEY
 from tests.polling import eventually
 
 
-async def test_json_logs_have_stable_fields_and_no_secrets(standins: StandIns) -> None:
+async def test_json_logs_have_stable_fields_and_no_secrets_and_sigterm_stops_cleanly(
+    standins: StandIns,
+) -> None:
     service = await standins.service(standins.config(), "--log-format", "json").start()
     try:
         body = (SAMPLES / "job.status.updated.constructed.json").read_bytes()
@@ -22,7 +27,8 @@ async def test_json_logs_have_stable_fields_and_no_secrets(standins: StandIns) -
         await eventually(lambda: standins.telegram.messages, what="the Telegram delivery")
         await eventually(lambda: service.stderr.count('"delivered to') >= 3, what="delivery logs")
     finally:
-        await service.terminate()
+        assert await service.terminate() == 0, "SIGTERM: a clean exit"
+    assert "Traceback" not in service.stderr
     lines = [json.loads(line) for line in service.stderr.splitlines() if line.strip()]
     accepted = [e for e in lines if e["message"] == "accepted job.status.updated"]
     assert accepted and accepted[0]["event_id"] == 1 and accepted[0]["event"] == "job.status.updated"
@@ -64,15 +70,29 @@ async def test_a_broken_edit_keeps_the_last_good_config_and_a_fix_is_picked_up(
 
 
 async def test_metrics_are_served_in_prometheus_text(standins: StandIns) -> None:
-    service = await standins.service(standins.config()).start()
+    service = await standins.app(standins.config()).start()
     try:
         await service.post((SAMPLES / "job.updated.constructed.json").read_bytes())
         await eventually(lambda: standins.slack.messages, what="the Slack delivery")
-        async with httpx.AsyncClient() as client:
-            response = await client.get(f"{service.url}/metrics")
+        response = await service.get("/metrics")
+        text = (await response.get_data()).decode()
     finally:
         await service.terminate()
     assert response.headers["content-type"].startswith("text/plain")
-    names = {f.name for f in text_string_to_metric_families(response.text)}
+    names = {f.name for f in text_string_to_metric_families(text)}
     assert {"notifybot_events_received", "notifybot_deliveries", "notifybot_queue_depth",
             "notifybot_delivery_latency_seconds", "notifybot_oldest_pending_age_seconds"} <= names
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.toml"
+    path.write_text('[hirehop]\nexport_key = "k"\n[channels.log]\ntype = "console"\n')
+    # `notifybot subscriptions | head -c 0`: the reader is gone before the first write.
+    process = subprocess.Popen([sys.executable, "-m", "notifybot", "subscriptions", "-c", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=30) == 141
+    assert stderr == b""

@@ -1,4 +1,5 @@
-"""Several ``notifybot serve`` processes sharing one PostgreSQL database."""
+"""Several notifybot instances sharing one PostgreSQL database: processes where one is killed,
+in this process where only the database is shared (each instance its own store and outbox)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,14 @@ async def database() -> AsyncIterator[str]:
 
 
 async def start_all(services: list[Service]) -> list[Service]:
-    for service in services:
-        await service.start()
+    """Start each in turn; if one fails, stop those already running before failing."""
+    for n, service in enumerate(services):
+        try:
+            await service.start()
+        except BaseException:
+            for started in services[:n + 1]:
+                started.stop_now()
+            raise
     return services
 
 
@@ -88,7 +95,7 @@ async def in_flight(database: str) -> set[str]:
 async def test_pacing_holds_across_instances(standins: StandIns, database: str) -> None:
     standins.slack.enforce_rate_limit = True
     config = standins.config(database=database, pace=1.0)
-    services = await start_all([standins.service(config) for _ in range(2)])
+    services = [await standins.app(config).start() for _ in range(2)]
     base = json.loads((SAMPLES / "job.updated.constructed.json").read_bytes())
     try:
         for job in range(1, 6):

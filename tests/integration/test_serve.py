@@ -1,14 +1,22 @@
-"""``notifybot serve`` as a process, HireHop-shaped POSTs over HTTP, messages checked at the stand-ins."""
+"""The service end to end: HireHop-shaped POSTs, messages checked at the stand-ins.
+
+Most tests run the app in this process (:class:`InProcessService`: the same
+configuration file, store, router, outbox and real SDK clients); the ones about
+the process itself (``kill -9`` here, SIGTERM and SIGHUP in test_operations.py) start
+``notifybot serve``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
 from html.parser import HTMLParser
 from itertools import pairwise
 
 from tests.integration.conftest import SAMPLES, SMTP_PASSWORD, StandIns
-from tests.integration.service import EXPORT_KEY, Service
+from tests.integration.service import EXPORT_KEY, InProcessService
 from tests.polling import eventually
 
 
@@ -17,7 +25,7 @@ def sample(name: str) -> bytes:
 
 
 async def test_each_sample_reaches_every_matching_channel(
-    service: Service, standins: StandIns
+    service: InProcessService, standins: StandIns
 ) -> None:
     for name in ("job.status.updated.constructed.json", "job.updated.constructed.json",
                  "job.created.constructed.json", "invoice.status.updated.constructed.json"):
@@ -51,7 +59,9 @@ async def test_each_sample_reaches_every_matching_channel(
     assert "[log] Invoice OT-INV-12245: Draft → Approved (by Sam Taylor) · £1,008.00" in service.stdout
 
 
-async def test_hostile_text_is_escaped_in_every_channel(service: Service, standins: StandIns) -> None:
+async def test_hostile_text_is_escaped_in_every_channel(
+    service: InProcessService, standins: StandIns
+) -> None:
     hostile = "<!channel> *bold* <script>alert(1)</script> &amp; Tom & Jerry"
     body = {"export_key": EXPORT_KEY, "event": "job.status.updated", "job": "j900",
             "user_name": hostile, "data": {"JOB_NAME": "x" * 5000, "COMPANY": hostile},
@@ -99,7 +109,7 @@ async def test_what_people_need_is_first_in_every_channel(service: Service, stan
 
 
 async def test_wrong_key_and_bad_bodies_are_refused_and_nothing_is_sent(
-    service: Service, standins: StandIns
+    service: InProcessService, standins: StandIns
 ) -> None:
     wrong = json.loads(sample("job.updated.constructed.json"))
     wrong["export_key"] = "guess"
@@ -112,7 +122,9 @@ async def test_wrong_key_and_bad_bodies_are_refused_and_nothing_is_sent(
     assert {row["event_id"] for row in rows} == {1}
 
 
-async def test_a_channel_outage_is_retried_until_delivered(service: Service, standins: StandIns) -> None:
+async def test_a_channel_outage_is_retried_until_delivered(
+    service: InProcessService, standins: StandIns
+) -> None:
     standins.slack.fail_next(3, status=500)
     standins.slack.rate_limit_next(1, retry_after=1)
     assert (await service.post(sample("job.updated.constructed.json"))).status_code == 202
@@ -126,7 +138,7 @@ async def test_a_channel_outage_is_retried_until_delivered(service: Service, sta
 async def test_a_permanent_error_goes_dead_and_replay_resends_it_once_fixed(
     standins: StandIns,
 ) -> None:
-    service = await standins.service(standins.config(chat_id=777)).start()
+    service = await standins.app(standins.config(chat_id=777)).start()
     try:
         await service.post(sample("job.status.updated.constructed.json"))
         result = await eventually(lambda: _dead(service), within=15, what="a dead delivery")
@@ -142,12 +154,14 @@ async def test_a_permanent_error_goes_dead_and_replay_resends_it_once_fixed(
         await service.terminate()
 
 
-async def _dead(service: Service) -> str:
+async def _dead(service: InProcessService) -> str:
     result = await service.cli("deliveries", "--status", "dead")
     return result.stdout if "chat not found" in result.stdout else ""
 
 
-async def test_no_secret_reaches_logs_or_command_output(service: Service, standins: StandIns) -> None:
+async def test_no_secret_reaches_logs_or_command_output(
+    service: InProcessService, standins: StandIns
+) -> None:
     standins.slack.token = "xoxb-a-different-token"  # now every Slack call fails: invalid_auth
     await service.post(sample("job.status.updated.constructed.json"))
     await service.post(sample("invoice.status.updated.constructed.json"))
@@ -167,17 +181,23 @@ async def test_no_secret_reaches_logs_or_command_output(service: Service, standi
 async def test_kill_9_under_load_loses_nothing_and_never_resends_what_was_sent(
     standins: StandIns,
 ) -> None:
-    config = standins.config(lease=3)  # the killed process's claims come back after 3 s
+    # The 40 webhooks arrive at once (committed in a few group commits) and the Slack
+    # channel is paced, so the kill comes with some deliveries recorded as sent and
+    # others not.
+    config = standins.config(lease=3, pace=0.1)  # the killed process's claims come back after 3 s
     service = await standins.service(config).start()
-    base = json.loads(sample("job.updated.constructed.json"))
-    for job in range(1, 41):
-        response = await service.post({**base, "job": job, "time": f"2026-05-13 08:{job:02d}:00"})
-        assert response.status_code == 202
-    service.kill()
-    with sqlite3.connect(standins.tmp / "notifybot.db") as db:
-        rows = db.execute("SELECT payload FROM deliveries WHERE channel = 'team' "
-                          "AND status = 'sent'").fetchall()
-    sent_before = {json.loads(payload)["text"] for (payload,) in rows}
+    try:
+        base = json.loads(sample("job.updated.constructed.json"))
+        responses = await asyncio.gather(*(
+            service.post({**base, "job": job, "time": f"2026-05-13 08:{job:02d}:00"})
+            for job in range(1, 41)))
+        assert [r.status_code for r in responses] == [202] * 40
+        await eventually(lambda: len(_sent_to_team(standins)) >= 5, within=20,
+                         what="some deliveries recorded as sent before the kill")
+    finally:
+        service.stop_now()  # kill -9
+    sent_before = _sent_to_team(standins)
+    assert 5 <= len(sent_before) < 40, "the kill must come between the first and the last send"
 
     restarted = await standins.service(config).start()
     try:
@@ -187,35 +207,20 @@ async def test_kill_9_under_load_loses_nothing_and_never_resends_what_was_sent(
         for text in sent_before:  # recorded as sent: never again (others may repeat once)
             assert texts.count(text) == 1, f"sent again after the restart: {text}"
     finally:
-        await restarted.terminate()
+        restarted.stop_now()
 
 
-async def test_sigterm_stops_cleanly(service: Service) -> None:
-    assert (await service.post(sample("job.updated.constructed.json"))).status_code == 202
-    assert await service.terminate() == 0
-    assert "Traceback" not in service.stderr
-
-
-async def test_a_burst_to_one_paced_channel_arrives_in_order_without_429s(
-    standins: StandIns,
-) -> None:
-    standins.slack.enforce_rate_limit = True
-    service = await standins.service(standins.config(pace=1.0)).start()
-    try:
-        base = json.loads(sample("job.updated.constructed.json"))
-        for job in range(1, 5):
-            await service.post({**base, "job": job})
-        await eventually(lambda: len(standins.slack.messages) == 4, within=15, what="4 messages")
-        assert [m.text.split(" ")[1] for m in standins.slack.messages] == ["1", "2", "3", "4"]
-        assert standins.slack.calls.count("chat.postMessage") == 4, "no 429 was needed"
-    finally:
-        await service.terminate()
+def _sent_to_team(standins: StandIns) -> set[str]:
+    with contextlib.closing(sqlite3.connect(standins.tmp / "notifybot.db")) as db:
+        rows = db.execute("SELECT payload FROM deliveries WHERE channel = 'team' "
+                          "AND status = 'sent'").fetchall()
+    return {json.loads(payload)["text"] for (payload,) in rows}
 
 
 async def test_a_burst_of_50_to_one_paced_channel_arrives_in_order_and_spaced(
     standins: StandIns,
 ) -> None:
-    service = await standins.service(standins.config(pace=0.2)).start()
+    service = await standins.app(standins.config(pace=0.1)).start()
     try:
         base = json.loads(sample("job.updated.constructed.json"))
         for job in range(1, 51):
@@ -225,25 +230,5 @@ async def test_a_burst_of_50_to_one_paced_channel_arrives_in_order_and_spaced(
         await service.terminate()
     posts = standins.slack.messages
     assert [int(m.text.split(" ")[1]) for m in posts] == list(range(1, 51)), "in order"
-    assert min(b.time - a.time for a, b in pairwise(posts)) >= 0.19, "paced"
+    assert min(b.time - a.time for a, b in pairwise(posts)) >= 0.095, "paced"
     assert standins.slack.calls.count("chat.postMessage") == 50, "one attempt each"
-
-
-async def test_send_test_fires_one_message_per_channel_and_says_why_not(
-    standins: StandIns,
-) -> None:
-    service = standins.service(standins.config())  # not started: send-test needs no server
-    for channel in ("team", "warehouse", "oncall", "log"):
-        result = await service.cli("send-test", channel)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert f"{channel}: sent (" in result.stdout
-    assert standins.slack.messages[0].text == "notifybot test message for channel team"
-    assert standins.telegram.messages[0].plain_text.startswith(
-        "notifybot test message for channel warehouse")
-    assert standins.smtp.messages[0].message["Subject"] == "notifybot test message for channel oncall"
-
-    standins.slack.token = "xoxb-rotated"
-    failed = await service.cli("send-test", "team")
-    assert failed.returncode == 1 and "team: FAILED: slack: invalid_auth" in failed.stdout
-    unknown = await service.cli("send-test", "nope")
-    assert unknown.returncode == 1 and "no channel 'nope'" in unknown.stderr

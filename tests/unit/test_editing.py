@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ from notifybot import config_file, editing
 from notifybot.cli import main
 from notifybot.commands import subscription_rows
 from notifybot.config import load
+from notifybot.editing import Unsubscribed
 from notifybot.errors import ConfigError
 from notifybot.events import parse_event
 
@@ -167,8 +169,8 @@ def test_subscriptions_of_a_channel_split_across_the_file_stay_in_order() -> Non
     assert new == text + '\n[[channels.a.subscriptions]]\nevents = ["invoice.*"]\n'
     events = [s["events"] for s in tomllib.loads(new)["channels"]["a"]["subscriptions"]]
     assert events == [["job.created"], ["job.updated"], ["invoice.*"]]
-    removed, count = editing.unsubscribe(new, "a", "job.created")
-    assert count == 1
+    removed, changes = editing.unsubscribe(new, "a", "job.created")
+    assert [c.index for c in changes] == [0]
     assert removed == new.replace('[[channels.a.subscriptions]]\nevents = ["job.created"]\n\n', "")
 
 
@@ -180,7 +182,7 @@ def test_headers_with_spaces_inside_the_brackets_are_left_as_written() -> None:
     new = subscribe(text, "a", "z")
     at = after(text, '  events = [ "x", "y" ]\n')
     assert new == text[:at] + '\n  [[channels.a.subscriptions]]\n  events = ["z"]\n' + text[at:]
-    assert editing.unsubscribe(new, "a", "z") == (text, 1)
+    assert editing.unsubscribe(new, "a", "z") == (text, [Unsubscribed(1, None, None)])
     assert editing.unsubscribe(text, "a", "x")[0] == text.replace('[ "x", "y" ]', '[ "y" ]')
 
 
@@ -192,7 +194,7 @@ def test_a_subscription_with_a_when_sub_table_is_kept_whole() -> None:
     at = after(text, "# under when\n")
     assert new == text[:at] + '\n[[channels.a.subscriptions]]\nevents = ["y"]\n' + text[at:]
     assert tomllib.loads(new)["channels"]["a"]["subscriptions"][0]["when"] == {"data.X": 1}
-    assert editing.unsubscribe(new, "a", "y") == (text, 1)
+    assert editing.unsubscribe(new, "a", "y") == (text, [Unsubscribed(1, None, None)])
     removed, _ = editing.unsubscribe(text, "a", "x")
     assert removed == text.replace('\n[[channels.a.subscriptions]]\nevents = ["x"]\n'
                                    '[channels.a.subscriptions.when]\n"data.X" = 1\n# under when\n', "")
@@ -251,7 +253,7 @@ def test_layouts_that_cannot_be_edited_safely_are_refused(text: str) -> None:
 
 def test_unsubscribe_removes_single_event_subscriptions_and_narrows_the_others() -> None:
     new, changed = editing.unsubscribe(CONFIG, "team", "job.status.updated")
-    assert changed == 2
+    assert changed == [Unsubscribed(0, None, ("job.created",)), Unsubscribed(1, "booked", None)]
     assert new == CONFIG.replace(BOOKED_SUB, "").replace(
         '[ "job.created", "job.status.updated" ]  # keep', '[ "job.created" ]  # keep')
 
@@ -260,7 +262,7 @@ def test_unsubscribe_the_last_subscription_leaves_the_channel_with_none() -> Non
     once, _ = editing.unsubscribe(CONFIG, "team", "job.created")
     assert 'events = [ "job.status.updated" ]  # keep this comment' in once
     twice, changed = editing.unsubscribe(once, "team", "job.status.updated")
-    assert changed == 2
+    assert len(changed) == 2
     assert "channels.team.subscriptions" not in twice
     assert "subscriptions" not in tomllib.loads(twice)["channels"]["team"]
     assert twice.startswith(CONFIG[:CONFIG.index("    [[channels.team")])
@@ -272,7 +274,7 @@ def test_unsubscribe_from_an_array_over_several_lines_keeps_its_comments() -> No
             '[[channels.x.subscriptions]]\nevents = [\n  "job.created",   # one\n'
             '  "job.updated",   # two\n  "invoice.*",\n]\nname = "many"\n# after\n')
     new, changed = editing.unsubscribe(text, "x", "job.updated")
-    assert changed == 1
+    assert changed == [Unsubscribed(0, "many", ("job.created", "invoice.*"))]
     assert tomllib.loads(new)["channels"]["x"]["subscriptions"][0]["events"] == ["job.created", "invoice.*"]
     assert '"job.created",   # one\n' in new
     assert "# two" not in new
@@ -295,10 +297,15 @@ def test_a_pattern_leaves_a_one_line_array_spaced_as_it_was(before: str, event: 
 
 
 def test_unsubscribe_what_is_not_subscribed_is_an_error() -> None:
-    with pytest.raises(ConfigError, match=re.escape("channel ops has no subscription to job.created")):
+    with pytest.raises(ConfigError, match=re.escape("no subscription to job.created")) as caught:
         editing.unsubscribe(CONFIG, "ops", "job.created")
-    with pytest.raises(ConfigError, match=re.escape("channel team has no subscription to job.*")):
+    assert caught.value.key == "channels.ops"
+    with pytest.raises(ConfigError, match=re.escape("no subscription to job.*")):
         editing.unsubscribe(CONFIG, "team", "job.*")  # a pattern is matched as written
+    with pytest.raises(ConfigError, match=re.escape("no subscription named 'x' (named: booked)")):
+        editing.unsubscribe(CONFIG, "team", "job.created", name="x")
+    with pytest.raises(ConfigError, match=re.escape("named 'booked' has no event 'job.created'")):
+        editing.unsubscribe(CONFIG, "team", "job.created", name="booked")
     with pytest.raises(ConfigError) as caught:
         editing.unsubscribe(CONFIG, "nope", "job.created")
     assert caught.value.key == "channels.nope"
@@ -309,13 +316,14 @@ def test_subscribe_then_unsubscribe_gives_back_the_original_bytes(channel: str) 
     new = subscribe(CONFIG, channel, "contact.created", when={"data.ID": {"gt": 3}})
     assert new != CONFIG
     back, changed = editing.unsubscribe(new, channel, "contact.created")
-    assert (back, changed) == (CONFIG, 1)
+    assert (back, len(changed)) == (CONFIG, 1)
 
 
 def test_round_trip_on_the_shipped_example() -> None:
     text = SHIPPED.read_text()
     new = subscribe(text, "log", "job.status.updated", unless={"user_email": "robot@example.com"})
-    assert editing.unsubscribe(new, "log", "job.status.updated") == (text, 1)
+    back, changed = editing.unsubscribe(new, "log", "job.status.updated")
+    assert (back, len(changed)) == (text, 1)
 
 
 # --- command-line values ---------------------------------------------------------------------
@@ -469,18 +477,18 @@ def test_a_failing_extra_check_leaves_the_file_alone(tmp_path: Path) -> None:
     assert path.read_bytes() == CONFIG.encode()
 
 
-def testsubscription_rows_say_who_hears_what(tmp_path: Path) -> None:
+def test_subscription_rows_say_who_hears_what_in_words(tmp_path: Path) -> None:
     text = subscribe(CONFIG, "ops", "job.*", when={"changes.STATUS.to": ["Booked", 5], "data.DEPOT": 2},
                      unless={"user_email": "robot@example.com", "data.VIP": {"exists": True}},
                      template="default")
     config = config_file.validate(write(tmp_path, text), text, ENV)
     assert subscription_rows(config, "ops") == [[
-        "ops", "console", "job.*", "changes.STATUS.to in ['Booked', 5] and data.DEPOT eq 2",
-        "user_email eq 'robot@example.com' or data.VIP exists", "default"]]
-    assert [row[:3] for row in subscription_rows(config, None)] == [
-        ["team", "console", "job.created, job.status.updated"],
-        ["team", "console", "job.status.updated"],
-        ["ops", "console", "job.*"],
+        "ops", "console", "", "job.*", "changes.STATUS.to in Booked, 5 and data.DEPOT = 2",
+        "user_email = robot@example.com or data.VIP exists", "default"]]
+    assert [row[:4] for row in subscription_rows(config, None)] == [
+        ["team", "console", "", "job.created, job.status.updated"],
+        ["team", "console", "booked", "job.status.updated"],
+        ["ops", "console", "", "job.*"],
     ]
     assert subscription_rows(config, "quiet") == []
     with pytest.raises(ConfigError) as caught:
@@ -505,8 +513,8 @@ def test_cli_subscribe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert code == 0
     assert out.splitlines() == [
-        "channels.team: subscribed to job.status.updated when changes.STATUS.to eq 'Dispatched' "
-        "unless user_email eq 'robot@example.com'",
+        "channels.team: subscribed to job.status.updated when changes.STATUS.to = Dispatched "
+        "unless user_email = robot@example.com",
         "a running notifybot serve picks this up on its next reload",
     ]
     at = after(CONFIG, TEAM_LAST)
@@ -540,7 +548,12 @@ def test_cli_subscribe_with_name_and_template(tmp_path: Path, capsys: pytest.Cap
     (["subscribe", "team", "job.updated", "--template", "nosuch"], "template 'nosuch' not found"),
     (["subscribe", "team", "job.status.updated", "--name", "booked",
       "--when", "changes.STATUS.to=Booked"], "identical subscription already exists"),
-    (["unsubscribe", "ops", "job.updated"], "channel ops has no subscription to job.updated"),
+    (["unsubscribe", "ops", "job.updated"], "channels.ops: no subscription to job.updated"),
+    (["unsubscribe", "team", "job.status.updated", "--name", "nope"], "no subscription named 'nope'"),
+    (["unsubscribe", "team"], "name the EVENT to drop, or --name NAME"),
+    (["subscribe", "team", "job.["], "'job.[': '[' is never closed with ']', so it could never match"),
+    (["subscribe", "team", "job.updated", "--when", "data.DEPOT={ gt = 3"],
+     "--when data.DEPOT={ gt = 3: not a valid TOML value"),
     (["unsubscribe", "nope", "job.updated"], "channels.nope: no such channel"),
 ])
 def test_cli_refusals_exit_1_and_leave_the_file_alone(
@@ -557,14 +570,37 @@ def test_cli_refusals_exit_1_and_leave_the_file_alone(
 @pytest.mark.usefixtures("no_secrets")
 def test_cli_unsubscribe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path)
-    assert run("unsubscribe", "team", "job.status.updated", "-c", str(path)) == 0
+    assert run("unsubscribe", "team", "job.status.updated", "--dry-run", "-c", str(path)) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "channels.team: unsubscribed from job.status.updated (2 subscriptions changed)",
+        "channels.team.subscriptions[0]: events become job.created",
+        "channels.team.subscriptions[1] (booked): removed",
+        "dry run: nothing written",
+    ]
+    assert path.read_bytes() == CONFIG.encode()
+    assert run("unsubscribe", "team", "job.status.updated", "--yes", "-c", str(path)) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "channels.team: 2 subscriptions changed",
         "a running notifybot serve picks this up on its next reload",
     ]
     assert path.read_text() == CONFIG.replace(BOOKED_SUB, "").replace(
         '[ "job.created", "job.status.updated" ]', '[ "job.created" ]')
     assert load(path, ENV).index.match(status_event(2)) == []
+
+
+@pytest.mark.usefixtures("no_secrets")
+def test_cli_unsubscribe_asks_before_changing_several(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))  # not a terminal: --yes is needed
+    assert run("unsubscribe", "team", "job.status.updated", "-c", str(path)) == 1
+    captured = capsys.readouterr()
+    assert "2 subscriptions would change; add --yes to change them all, or --name" in captured.err
+    assert "(booked): removed" in captured.out
+    assert path.read_bytes() == CONFIG.encode()
+
+    assert run("unsubscribe", "team", "--name", "booked", "-c", str(path)) == 0  # one: no question
+    assert capsys.readouterr().out.splitlines()[0] == "channels.team.subscriptions[1] (booked): removed"
+    assert path.read_text() == CONFIG.replace(BOOKED_SUB, "")
 
 
 @pytest.mark.usefixtures("no_secrets")
@@ -582,10 +618,10 @@ def test_cli_subscriptions_table(tmp_path: Path, capsys: pytest.CaptureFixture[s
     path = write(tmp_path)
     assert run("subscriptions", "-c", str(path)) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["CHANNEL", "KIND", "EVENTS", "WHEN", "UNLESS", "TEMPLATE"]
+    assert lines[0].split() == ["CHANNEL", "KIND", "NAME", "EVENTS", "WHEN", "UNLESS", "TEMPLATE"]
     assert lines[1].split() == ["team", "console", "job.created,", "job.status.updated"]
-    assert lines[2].split() == ["team", "console", "job.status.updated",
-                                "changes.STATUS.to", "eq", "'Booked'"]
+    assert lines[2].split() == ["team", "console", "booked", "job.status.updated",
+                                "changes.STATUS.to", "=", "Booked"]
     assert lines[3:] == ["channel 'ops' has no subscriptions and hears nothing",
                          "channel 'quiet' has no subscriptions and hears nothing"]
     # The columns line up under their headers.

@@ -260,7 +260,7 @@ def test_indexed_matching_agrees_with_trying_every_subscription() -> None:
     subs = [random_subscription(rng, n) for n in range(300)]
     index = SubscriptionIndex(subs, LABELS)
     matched = 0
-    for _ in range(1500):
+    for _ in range(400):  # ~28,000 matches among 120,000 pairs: enough variety, 1/4 of the time
         ev = random_event(rng)
         expected = [s for s in subs if evaluate(s, ev, LABELS).matched]
         assert index.match(ev) == expected, ev.payload

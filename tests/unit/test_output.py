@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
 
 from notifybot.cli import main
-from notifybot.output import Progress, table
+from notifybot.conditions import Condition
+from notifybot.output import Progress, condition_text, printable, table
 
 
 class Terminal(io.StringIO):
@@ -62,17 +64,6 @@ def test_progress_is_drawn_in_place_on_a_terminal_and_silent_elsewhere() -> None
     assert pipe.getvalue() == ""
 
 
-def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "subscriptions.toml"
-    config.write_text(f'[server]\ndatabase = "sqlite:///{tmp_path / "n.db"}"\n'
-                      '[hirehop]\nexport_key = "KEY-123456"\n')
-    with pytest.raises(SystemExit) as exit_:
-        main(["migrate", "-c", str(config)])
-    assert exit_.value.code == 0
-    assert capsys.readouterr().out == "SQLite schema is up to date\n"
-    assert (tmp_path / "n.db").exists()
-
-
 def test_deliveries_needs_no_secrets_and_never_creates_a_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,3 +84,19 @@ def test_deliveries_needs_no_secrets_and_never_creates_a_database(
         main(["deliveries", "--status", "failed", "-c", str(config)])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.endswith("no deliveries\n")
+
+
+def test_control_and_bidi_characters_are_shown_as_escapes() -> None:
+    assert printable("plain £ ► text") == "plain £ ► text"
+    assert printable("red\x1b[31m\u202eevil\u2066\x7f") == "red\\x1b[31m\\u202eevil\\u2066\\x7f"
+    text = table(["ERROR"], [["\x1b[2Jwiped\nline"]], empty="", stream=io.StringIO())
+    assert "\x1b" not in text and "\\x1b[2Jwiped\\x0aline" in text
+
+
+def test_conditions_read_as_written_not_as_python() -> None:
+    assert condition_text(Condition("changes.STATUS.to", "in", ("Booked", 5))) == \
+        "changes.STATUS.to in Booked, 5"
+    assert condition_text(Condition("data.DEPOT", "gt", 3)) == "data.DEPOT > 3"
+    assert condition_text(Condition("user_name", "ne", "Sam Taylor")) == 'user_name ≠ "Sam Taylor"'
+    assert condition_text(Condition("data.VIP", "exists", False)) == "data.VIP not exists"
+    assert condition_text(Condition("data.X", "matches", re.compile("^A"))) == "data.X matches /^A/"
