@@ -84,7 +84,8 @@ async def test_hostile_text_is_escaped_in_every_channel(
     assert "<script>" not in telegram.text
 
 
-async def test_what_people_need_is_first_in_every_channel(service: Service, standins: StandIns) -> None:
+async def test_what_people_need_is_first_in_every_channel(
+        service: InProcessService, standins: StandIns) -> None:
     for name in ("job.updated.cancelled.constructed.json", "invoice.paid.constructed.json",
                  "contact.person.updated.constructed.json", "payment.created.constructed.json"):
         assert (await service.post(sample(name))).status_code == 202
@@ -99,7 +100,9 @@ async def test_what_people_need_is_first_in_every_channel(service: Service, stan
     assert telegram.plain_text.startswith("Contact Alex Morgan updated by Sam Taylor: Email\n")
 
     [mail] = await standins.smtp.wait_for(1)
-    assert mail.message["Subject"] == (
+    # Email threads per job: the subject is the job's, the action leads the body.
+    assert mail.message["Subject"] == "[HireHop] Job 16757"
+    assert mail.message.get_body(("plain",)).get_content().splitlines()[0] == (
         "Invoice OT-INV-12245: Approved → Paid (by Lisa Green) · £1,008.00 · Northern Lights")
 
     await eventually(lambda: service.stdout.count("[log] ") == 4, what="4 console lines")

@@ -14,6 +14,7 @@ import pytest
 from notifybot import cli
 from notifybot.lint import glob_error, lint, path_problem
 from notifybot.store import NewDelivery
+from notifybot.store.schema import SQLITE_MIGRATIONS
 from notifybot.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).parents[2]
@@ -269,7 +270,7 @@ def test_preview_escapes_control_and_bidi_characters(
     assert run("preview", str(event), "-c", str(path)) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\u2066" not in out
-    assert "job.updated\\u202e" in out
+    assert "event job.updated, job 3" in out  # the name is stored and shown clean
 
 
 # --- the database commands ---------------------------------------------------------------
@@ -279,9 +280,12 @@ def test_migrate_says_created_then_up_to_date_and_wants_its_folder(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = config(tmp_path)
     assert run("migrate", "-c", str(path)) == 0
-    assert capsys.readouterr().out == f"created the SQLite schema at {tmp_path / 'n.db'} (version 1)\n"
+    latest = len(SQLITE_MIGRATIONS)
+    assert capsys.readouterr().out == (
+        f"created the SQLite schema at {tmp_path / 'n.db'} (version {latest})\n")
     assert run("migrate", "-c", str(path)) == 0
-    assert capsys.readouterr().out == f"the SQLite schema at {tmp_path / 'n.db'} is up to date (version 1)\n"
+    assert capsys.readouterr().out == (
+        f"the SQLite schema at {tmp_path / 'n.db'} is up to date (version {latest})\n")
     nowhere = config(tmp_path, database=f"sqlite:///{tmp_path / 'nodir' / 'n.db'}")
     assert run("migrate", "-c", str(nowhere)) == 1
     assert "server.database: folder" in capsys.readouterr().err
