@@ -42,6 +42,7 @@ from bench.common import (
     median,
     notifybot,
     poll,
+    profiled,
     report,
     slack_channel,
     write_config,
@@ -104,20 +105,14 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
         server = notifybot(config, port).start()
         done = asyncio.Event()
         sampler = asyncio.create_task(rss_while(server.pid, done))
-        profiler = None
-        if args.profile:  # py-spy (the bench extra), sampling the server while it drains
-            profiler = await asyncio.create_subprocess_exec(
-                "py-spy", "record", "-p", str(server.pid), "-o", args.profile, "-f", "raw",
-                "-d", str(args.profile_seconds), "-r", "200", stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)
         try:
-            drained = await poll(lambda: len(slack.messages) >= filled, args.limit, every=0.2)
-            await asyncio.sleep(1.0)  # anything sent twice would arrive now
+            # py-spy (the bench extra), sampling the server while it drains
+            async with profiled(server.pid, args.profile, args.profile_seconds):
+                drained = await poll(lambda: len(slack.messages) >= filled, args.limit, every=0.2)
+                await asyncio.sleep(1.0)  # anything sent twice would arrive now
         finally:
             done.set()
             samples = await sampler
-            if profiler is not None:
-                await profiler.wait()
             server.stop()
         messages = list(slack.messages)
     jobs: Counter[tuple[str, int]] = Counter()

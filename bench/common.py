@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,29 @@ async def poll(check: Callable[[], bool], within: float, every: float = 0.1) -> 
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def profiled(pid: int, output: str | None, seconds: float | None = None) -> AsyncIterator[None]:
+    """py-spy (the bench extra) sampling process ``pid`` into ``output`` (raw, folded stacks).
+
+    Samples for ``seconds``, or until the block ends (then py-spy is interrupted and
+    writes what it has). Nothing happens when ``output`` is None.
+    """
+    if output is None:
+        yield
+        return
+    local = Path(PYTHON).parent / "py-spy"
+    args = [str(local) if local.exists() else "py-spy", "record", "-p", str(pid), "-o", output,
+            "-f", "raw", "-r", "200"] + (["-d", str(int(seconds))] if seconds else [])
+    spy = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
+                                               stderr=asyncio.subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if seconds is None and spy.returncode is None:
+            spy.send_signal(signal.SIGINT)
+        await spy.wait()
 
 
 # -- statistics -----------------------------------------------------------------------------
