@@ -137,14 +137,14 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"machine: {machine()}")
     runs = []
     for run in range(1, args.runs + 1):
         result = await one_run(run, args)
         report(f"run {run}", result)
         runs.append(result)
-    report("summary", {
+    summary = {
         "command": f"python -m bench.backlog --runs {args.runs} --deliveries {args.deliveries}",
         "peak RSS MiB, median of runs (target <= 150 MB = 143 MiB)":
             median(r["peak_rss_mib"] for r in runs),
@@ -154,16 +154,23 @@ async def main(args: argparse.Namespace) -> None:
         "ratio drain / raw per run": [r["ratio_to_raw"] for r in runs],
         "all delivered once": [r["distinct"] == r["deliveries"] and r["duplicated"] == 0
                                for r in runs],
-    })
+    }
+    report("summary", summary)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """This script's options (``python -m bench`` reuses them)."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--runs", type=int, default=3)
+    options.add_argument("--deliveries", type=int, default=100_000)
+    options.add_argument("--raw-count", type=int, default=10_000)
+    options.add_argument("--limit", type=float, default=400.0, help="seconds to wait for the drain")
+    options.add_argument("--keep", action="store_true")
+    options.add_argument("--profile", help="write a py-spy raw profile of the server here")
+    options.add_argument("--profile-seconds", type=int, default=15)
+    return options
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--deliveries", type=int, default=100_000)
-    parser.add_argument("--raw-count", type=int, default=10_000)
-    parser.add_argument("--limit", type=float, default=400.0, help="seconds to wait for the drain")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
-    parser.add_argument("--profile-seconds", type=int, default=15)
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(main(parser().parse_args()))

@@ -116,7 +116,7 @@ def openloop(url: str, rate: float, seconds: float) -> dict[str, Any]:
     return result
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"machine: {machine()}")
     tmp = Path(tempfile.mkdtemp(prefix="nb-ingest-"))
     # Subscribed to an event the load never sends: every event is routed, none delivered.
@@ -207,14 +207,20 @@ async def main(args: argparse.Namespace) -> None:
     report("summary", summary)
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """This script's options (``python -m bench`` reuses them)."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--rounds", type=int, default=3)
+    options.add_argument("--wrk-seconds", type=int, default=8)
+    options.add_argument("--connections", type=int, default=32)
+    options.add_argument("--rate", type=float, default=1000.0)
+    options.add_argument("--rate-seconds", type=float, default=10.0)
+    options.add_argument("--keep", action="store_true", help="keep the temporary folder and logs")
+    return options
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--wrk-seconds", type=int, default=8)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rate", type=float, default=1000.0)
-    parser.add_argument("--rate-seconds", type=float, default=10.0)
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and logs")
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(main(parser().parse_args()))
