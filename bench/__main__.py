@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from bench import backlog, burst, e2e, fsync, ingest, matching
-from bench.common import ROOT, machine
+from bench.common import SOURCE, machine
 
 MIB_PER_MB = 1_000_000 / 2**20
 
@@ -114,7 +114,7 @@ PARTS: dict[str, Callable[[argparse.Namespace], list[Figure]]] = {
 
 
 def commit() -> str:
-    out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+    out = subprocess.run(["git", "-C", str(SOURCE), "describe", "--always", "--dirty"],
                          capture_output=True, text=True, check=False)
     return out.stdout.strip() or "?"
 

@@ -28,6 +28,9 @@ import httpx
 from tests.standins.slack_api import DEFAULT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
+# The notifybot the servers run: this checkout, or another one (an older commit in its
+# own git worktree) to measure it with today's scripts, as when bisecting.
+SOURCE = Path(os.environ.get("BENCH_NOTIFYBOT_SOURCE") or ROOT).resolve()
 PYTHON = sys.executable
 EXPORT_KEY = "BENCHKEY123"
 SLACK_TOKEN = DEFAULT_TOKEN  # what the Slack stand-in accepts
@@ -149,7 +152,8 @@ class Process:
 
 def notifybot(config: Path, port: int, *, name: str = "notifybot",
               env: Mapping[str, str] | None = None) -> Process:
-    """``notifybot serve`` exactly as a user runs it (default logging: INFO, text)."""
+    """``notifybot serve`` exactly as a user runs it (default logging: INFO, text), from SOURCE."""
+    env = {**(env or environment()), "PYTHONPATH": str(SOURCE)}
     return Process([PYTHON, "-m", "notifybot", "serve", "-c", str(config),
                     "--bind", f"127.0.0.1:{port}"], cwd=config.parent, env=env, name=name)
 
@@ -234,8 +238,9 @@ def machine() -> str:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    source = "" if SOURCE == ROOT else f"; notifybot from {SOURCE}"
     return (f"{model}, {os.cpu_count()} cores, {mem}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; {', '.join(versions)}; load average {load}")
+            f"Python {platform.python_version()}; {', '.join(versions)}; load average {load}{source}")
 
 
 def report(title: str, data: Any) -> None:
