@@ -108,12 +108,13 @@ class Systems:
         self.slack, self.tmp = slack, tmp
         self.naive_session_per_call = naive_session_per_call
 
-    async def start(self, name: str) -> tuple[Process, str]:
+    async def start(self, name: str, count_sql: str | None = None) -> tuple[Process, str]:
         port = free_port()
         if name == "notifybot":
             config = write_config(self.tmp / f"nb-{port}", slack_channel(
                 "team", CHANNEL, self.slack.base_url, pace=0.0))
-            server = notifybot(config, port).start()
+            env = environment(BENCH_SQL_COUNTS=count_sql) if count_sql else None
+            server = notifybot(config, port, env=env).start()
         elif name == "naive":
             folder = self.tmp / f"{name}-{port}"
             folder.mkdir()
@@ -133,12 +134,13 @@ class Systems:
         return server, f"http://127.0.0.1:{port}/hirehop"
 
     async def throughput(self, name: str, events: int, concurrency: int, *, limit: float = 60.0,
-                         profile: str | None = None) -> dict[str, Any]:
+                         profile: str | None = None, count_sql: str | None = None) -> dict[str, Any]:
         """``events`` webhooks, ``concurrency`` in flight; messages/s from first POST to last message.
 
-        ``profile``: a py-spy raw profile of the server during the burst, written there.
+        ``profile``: a py-spy raw profile of the server during the burst, written there;
+        ``count_sql``: notifybot's SQL counted (bench/sqlcount), written there at its exit.
         """
-        server, url = await self.start(name)
+        server, url = await self.start(name, count_sql)
         try:
             self.slack.messages.clear()
             async with profiled(server.pid, profile):

@@ -108,7 +108,8 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
         try:
             # py-spy (the bench extra), sampling the server while it drains
             async with profiled(server.pid, args.profile, args.profile_seconds):
-                drained = await poll(lambda: len(slack.messages) >= filled, args.limit, every=0.2)
+                drained = await poll(lambda: len(slack.messages) >= filled,
+                                     args.window or args.limit, every=0.2)
                 await asyncio.sleep(1.0)  # anything sent twice would arrive now
         finally:
             done.set()
@@ -123,7 +124,8 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
     first, last = (messages[0].time, messages[-1].time) if messages else (started, started)
     rate = len(messages) / (last - first) if last > first else 0.0
     result = {
-        "run": run, "deliveries": filled, "drained": drained, "received": len(messages),
+        "run": run, "deliveries": filled, "window_s": args.window, "drained": drained,
+        "received": len(messages),
         "distinct": len(jobs), "duplicated": sum(n - 1 for n in jobs.values() if n > 1),
         "drain_per_s": round(rate, 1), "reference_raw_per_s": raw["per_s"], "raw_failed": raw["failed"],
         "ratio_to_raw": round(rate / raw["per_s"], 3) if raw["per_s"] else None,
@@ -154,6 +156,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ratio drain / raw per run": [r["ratio_to_raw"] for r in runs],
         "all delivered once": [r["distinct"] == r["deliveries"] and r["duplicated"] == 0
                                for r in runs],
+        "duplicated per run": [r["duplicated"] for r in runs],
     }
     report("summary", summary)
     return summary
@@ -166,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--deliveries", type=int, default=100_000)
     options.add_argument("--raw-count", type=int, default=10_000)
     options.add_argument("--limit", type=float, default=400.0, help="seconds to wait for the drain")
+    options.add_argument("--window", type=float, default=0.0,
+                         help="stop after this many seconds of draining: rate and memory over "
+                              "that window only, with the backlog still nearly full")
     options.add_argument("--keep", action="store_true")
     options.add_argument("--profile", help="write a py-spy raw profile of the server here")
     options.add_argument("--profile-seconds", type=int, default=15)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,6 +30,16 @@ from bench.common import machine, median, report
 
 NAMES = ("notifybot", "naive")
 TARGET = 1.5
+
+
+def per_message(counts: Path, messages: int) -> dict[str, float]:
+    """Commits, statements and aiosqlite round trips per message delivered, from bench/sqlcount."""
+    data = json.loads(counts.read_text(encoding="utf-8"))
+    return {"commits": round(sum(data["commits"].values()) / max(messages, 1), 2),
+            "statements": round(sum(data["statements"].values()) / max(messages, 1), 2),
+            "round_trips": round(sum(data["round_trips"].values()) / max(messages, 1), 2),
+            **{f"commits: {kind}": round(n / max(messages, 1), 2)
+               for kind, n in sorted(data["commits"].items())}}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,9 +54,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             order = NAMES if r % 2 == 0 else NAMES[::-1]
             entry: dict[str, Any] = {}
             for name in order:
-                profile = args.profile if name == "notifybot" and r == 0 else None
+                first = name == "notifybot" and r == 0
                 entry[name] = await systems[name].throughput(
-                    name, args.events, args.concurrency, limit=args.limit, profile=profile)
+                    name, args.events, args.concurrency, limit=args.limit,
+                    profile=args.profile if first else None,
+                    count_sql=args.count_sql if first else None)
+                if first and args.count_sql:
+                    entry["sql_per_message"] = per_message(Path(args.count_sql),
+                                                           entry[name]["delivered"])
             entry["ratio"] = round(entry["notifybot"]["delivered_per_s"]
                                    / max(entry["naive"]["delivered_per_s"], 1e-9), 2)
             report(f"round {r + 1}", entry)
@@ -83,6 +99,8 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--naive-session-per-call", action="store_true",
                          help="the naive receiver as slack-sdk's README makes it (slower)")
     options.add_argument("--profile", help="py-spy raw profile of notifybot in round 1, to this file")
+    options.add_argument("--count-sql", help="count notifybot's SQL in round 1 (bench/sqlcount), "
+                         "written to this file; per message in the report")
     options.add_argument("--keep", action="store_true")
     return options
 

@@ -152,8 +152,13 @@ class Process:
 
 def notifybot(config: Path, port: int, *, name: str = "notifybot",
               env: Mapping[str, str] | None = None) -> Process:
-    """``notifybot serve`` exactly as a user runs it (default logging: INFO, text), from SOURCE."""
-    env = {**(env or environment()), "PYTHONPATH": str(SOURCE)}
+    """``notifybot serve`` exactly as a user runs it (default logging: INFO, text), from SOURCE.
+
+    With ``BENCH_SQL_COUNTS`` (a file) in ``env``, bench/sqlcount counts its SQL at exit.
+    """
+    env = dict(env or environment())
+    counting = [str(ROOT / "bench" / "sqlcount")] if env.get("BENCH_SQL_COUNTS") else []
+    env["PYTHONPATH"] = os.pathsep.join([str(SOURCE), *counting])
     return Process([PYTHON, "-m", "notifybot", "serve", "-c", str(config),
                     "--bind", f"127.0.0.1:{port}"], cwd=config.parent, env=env, name=name)
 
@@ -174,14 +179,17 @@ async def profiled(pid: int, output: str | None, seconds: float | None = None) -
     """py-spy (the bench extra) sampling process ``pid`` into ``output`` (raw, folded stacks).
 
     Samples for ``seconds``, or until the block ends (then py-spy is interrupted and
-    writes what it has). Nothing happens when ``output`` is None.
+    writes what it has). Every thread, idle samples included (``--threads --idle``), so
+    that the event loop waiting for aiosqlite's thread shows; :mod:`bench.profile_top`
+    summarizes the file. Nothing happens when ``output`` is None.
     """
     if output is None:
         yield
         return
     local = Path(PYTHON).parent / "py-spy"
     args = [str(local) if local.exists() else "py-spy", "record", "-p", str(pid), "-o", output,
-            "-f", "raw", "-r", "200"] + (["-d", str(int(seconds))] if seconds else [])
+            "-f", "raw", "-r", "200", "--threads", "--idle"]
+    args += ["-d", str(int(seconds))] if seconds else []
     spy = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
                                                stderr=asyncio.subprocess.DEVNULL)
     try:
