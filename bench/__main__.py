@@ -108,7 +108,9 @@ def run_matching(opts: argparse.Namespace) -> list[Figure]:
 def run_fsync(opts: argparse.Namespace) -> list[Figure]:
     s = fsync.main(fsync.parser().parse_args(["--runs", "3", "--commits", "300"]))
     return [Figure("disk: one synchronous=FULL SQLite commit (context)", "record",
-                   f"{s['synchronous=FULL commit, median ms']} ms median", None)]
+                   f"{s['synchronous=FULL commit, median ms']} ms median", None),
+            Figure("one aiosqlite round trip, SELECT 1 (context)", "record",
+                   f"{s['aiosqlite round trip, median ms']} ms median", None)]
 
 
 PARTS: dict[str, Callable[[argparse.Namespace], list[Figure]]] = {

@@ -9,7 +9,9 @@ share of all samples, then the frames with the largest inclusive share (the
 samples in which the frame is anywhere on the stack) and the largest self
 share (the samples in which it is the innermost frame). ``--match`` keeps only
 frames whose text contains that string in the inclusive list, e.g. the store's
-methods, to read off what each step of the write path costs.
+methods, to read off what each step of the write path costs. ``--bucket
+NAME=TEXT`` (repeatable) splits each thread's samples by the first bucket whose
+text appears anywhere on the stack (in the order given; "other" for the rest).
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ def shares(stacks: list[Stack], match: str | None) -> tuple[Counter[str], Counte
     return inclusive, innermost
 
 
+def buckets(stacks: list[Stack], rules: list[tuple[str, str]]) -> dict[str, Counter[str]]:
+    """Per thread, samples per bucket: the first rule whose text is in one of the frames."""
+    found: dict[str, Counter[str]] = {}
+    for stack in stacks:
+        name = next((n for n, text in rules if any(text in f for f in stack.frames)), "other")
+        found.setdefault(stack.thread, Counter())[name] += stack.samples
+    return found
+
+
 def main(args: argparse.Namespace) -> None:
     stacks = read(Path(args.profile))
     total = sum(s.samples for s in stacks) or 1
@@ -74,6 +85,13 @@ def main(args: argparse.Namespace) -> None:
     print("\nper thread (share of all samples; idle samples included):")
     for thread, n in threads.most_common():
         print(f"  {100 * n / total:5.1f} %  {thread}")
+    if args.bucket:
+        rules = [tuple(b.split("=", 1)) for b in args.bucket]
+        for thread, counts in buckets(stacks, [(n, t) for n, t in rules]).items():
+            own = sum(counts.values()) or 1
+            print(f"\n{thread}, by bucket (share of this thread's samples):")
+            for name, n in counts.most_common():
+                print(f"  {100 * n / own:5.1f} %  {name}")
     print(f"\ninclusive (anywhere on the stack){f', frames matching {args.match!r}' if args.match else ''}:")
     for frame, n in inclusive.most_common(args.top):
         print(f"  {100 * n / total:5.1f} %  {frame}")
@@ -87,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("profile", help="a py-spy raw (folded) profile")
     options.add_argument("--top", type=int, default=25)
+    options.add_argument("--bucket", action="append", default=[],
+                         help="NAME=TEXT: samples whose stack has TEXT go to NAME (repeatable)")
     options.add_argument("--match", help="inclusive list: only frames containing this text")
     return options
 
