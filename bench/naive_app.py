@@ -31,6 +31,7 @@ from bench.serving import new_app, serve
 
 
 def create_app(base_url: str, channel: str, session_per_call: bool) -> Quart:
+    """The receiver, posting to the Slack API at ``base_url`` (a stand-in) in ``channel``."""
     app = new_app("naive-slack-receiver")
     clients: list[AsyncWebClient] = []
 
