@@ -143,17 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser().error(f"unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}")
     started, load = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
+    measured = commit()  # at the start: the tree may move while the set runs
     figures: list[Figure] = []
     for name in chosen:
         began = time.monotonic()
         figures += PARTS[name](opts)
         print(f"\n[{name}: {time.monotonic() - began:.0f} s]", flush=True)
-    print(f"\n== quick set, {started}, commit {commit()}, load average at start "
+    print(f"\n== quick set, {started}, commit {measured}, load average at start "
           f"{load[0]:.2f} / end {os.getloadavg()[0]:.2f}\n{machine()}\n")
     print(table(figures))
     if opts.json:
         with open(opts.json, "w", encoding="utf-8") as out:
-            json.dump({"date": started, "commit": commit(),
+            json.dump({"date": started, "commit": measured,
                        "figures": [asdict(f) for f in figures]}, out, indent=2, ensure_ascii=False)
     return 1 if any(f.met is False for f in figures) else 0
 
