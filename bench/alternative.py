@@ -41,6 +41,7 @@ from bench.common import (
     median,
     notifybot,
     poll,
+    profiled,
     report,
     slack_channel,
     write_config,
@@ -103,15 +104,25 @@ async def post_all(url: str, jobs: range, concurrency: int) -> tuple[Counter[int
 class Systems:
     """Starts either system against the stand-in, in a scratch folder."""
 
-    def __init__(self, slack: FlakySlack, tmp: Path) -> None:
+    def __init__(self, slack: FlakySlack, tmp: Path, *, naive_session_per_call: bool = False) -> None:
         self.slack, self.tmp = slack, tmp
+        self.naive_session_per_call = naive_session_per_call
 
-    async def start(self, name: str) -> tuple[Process, str]:
+    async def start(self, name: str, count_sql: str | None = None) -> tuple[Process, str]:
         port = free_port()
         if name == "notifybot":
             config = write_config(self.tmp / f"nb-{port}", slack_channel(
                 "team", CHANNEL, self.slack.base_url, pace=0.0))
-            server = notifybot(config, port).start()
+            env = environment(BENCH_SQL_COUNTS=count_sql) if count_sql else None
+            server = notifybot(config, port, env=env).start()
+        elif name == "naive":
+            folder = self.tmp / f"{name}-{port}"
+            folder.mkdir()
+            args = [PYTHON, "-m", "bench.naive_app", "--bind", f"127.0.0.1:{port}",
+                    "--channel", CHANNEL]
+            server = Process(args + (["--session-per-call"] if self.naive_session_per_call else []),
+                             cwd=folder, name=name,
+                             env=environment(NAIVE_SLACK_API=self.slack.base_url)).start()
         else:
             folder = self.tmp / f"{name}-{port}"
             folder.mkdir()
@@ -122,19 +133,28 @@ class Systems:
         await server.wait_http(f"http://127.0.0.1:{port}/healthz")
         return server, f"http://127.0.0.1:{port}/hirehop"
 
-    async def throughput(self, name: str, events: int, concurrency: int) -> dict[str, Any]:
-        server, url = await self.start(name)
+    async def throughput(self, name: str, events: int, concurrency: int, *, limit: float = 60.0,
+                         profile: str | None = None, count_sql: str | None = None) -> dict[str, Any]:
+        """``events`` webhooks, ``concurrency`` in flight; messages/s from first POST to last message.
+
+        ``profile``: a py-spy raw profile of the server during the burst, written there;
+        ``count_sql``: notifybot's SQL counted (bench/sqlcount), written there at its exit.
+        """
+        server, url = await self.start(name, count_sql)
         try:
             self.slack.messages.clear()
-            start = time.time()
-            statuses, posting = await post_all(url, range(1, events + 1), concurrency)
-            await poll(lambda: len(self.slack.messages) >= events, 60)
+            async with profiled(server.pid, profile):
+                start = time.time()
+                statuses, posting = await post_all(url, range(1, events + 1), concurrency)
+                await poll(lambda: len(self.slack.messages) >= events, limit)
         finally:
             server.stop()
         last = self.slack.messages[-1].time if self.slack.messages else start
+        jobs = self.slack.jobs()
         delivered = len(self.slack.messages)
         return {"events": events, "statuses": dict(statuses), "posting_s": round(posting, 2),
-                "delivered": delivered,
+                "delivered": delivered, "seconds": round(last - start, 2),
+                "all_delivered_once": len(jobs) == events and delivered == events,
                 "delivered_per_s": round(delivered / (last - start), 1) if delivered else 0.0}
 
     async def loss(self, name: str, events: int, concurrency: int, refuse_every: int,

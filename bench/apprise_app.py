@@ -18,64 +18,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
-import signal
 
 import apprise
 from apprise.plugins.slack import NotifySlack
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
-from quart import Quart, Response, jsonify, request
+from quart import Quart
 
-from bench.common import EXPORT_KEY, SLACK_TOKEN
+from bench.common import SLACK_TOKEN
+from bench.receiver import add_webhook
+from bench.serving import new_app, serve
 
 
 def create_app(url: str, shared: bool) -> Quart:
-    app = Quart("apprise-handler")
+    app = new_app("apprise-handler")
     one = apprise.Apprise()
     one.add(url)
 
-    @app.post("/hirehop")
-    async def webhook() -> tuple[Response, int]:
-        try:
-            payload = json.loads(await request.get_data(as_text=True))
-        except ValueError:
-            return jsonify({"error": "not JSON"}), 400
-        if payload.get("export_key") != EXPORT_KEY:
-            return jsonify({"error": "wrong export_key"}), 403
-        changes = payload.get("changes", {}).get("STATUS", {})
-        line = (f"Job {payload.get('job')}: {payload.get('event')}, status {changes.get('from')} "
-                f"-> {changes.get('to')}, by {payload.get('user_name')}")
+    async def send(text: str) -> bool:
         notifier = one
         if not shared:
             notifier = apprise.Apprise()
             notifier.add(url)
-        ok = await notifier.async_notify(body=line, title="HireHop")
-        return jsonify({"sent": bool(ok)}), 200 if ok else 502
+        return bool(await notifier.async_notify(body=text, title="HireHop"))
 
-    @app.get("/healthz")
-    async def healthz() -> tuple[Response, int]:
-        return jsonify({"status": "ok"}), 200
-
+    add_webhook(app, send)
     return app
 
 
 async def main(bind: str, channel: str, shared: bool) -> None:
     logging.basicConfig(level=logging.WARNING)
     NotifySlack.api_url = os.environ["APPRISE_SLACK_API"] + "{}"
-    hypercorn = HypercornConfig()
-    hypercorn.bind = [bind]
-    hypercorn.accesslog = None
-    hypercorn.errorlog = logging.getLogger("hypercorn.error")
-    hypercorn.graceful_timeout = 10
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    app = create_app(f"slack://{SLACK_TOKEN}/{channel}", shared)
-    await hypercorn_serve(app, hypercorn, shutdown_trigger=stop.wait)
+    await serve(create_app(f"slack://{SLACK_TOKEN}/{channel}", shared), bind)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from bench.common import (
     median,
     notifybot,
     poll,
+    profiled,
     report,
     slack_channel,
     write_config,
@@ -104,20 +105,15 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
         server = notifybot(config, port).start()
         done = asyncio.Event()
         sampler = asyncio.create_task(rss_while(server.pid, done))
-        profiler = None
-        if args.profile:  # py-spy (the bench extra), sampling the server while it drains
-            profiler = await asyncio.create_subprocess_exec(
-                "py-spy", "record", "-p", str(server.pid), "-o", args.profile, "-f", "raw",
-                "-d", str(args.profile_seconds), "-r", "200", stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)
         try:
-            drained = await poll(lambda: len(slack.messages) >= filled, args.limit, every=0.2)
-            await asyncio.sleep(1.0)  # anything sent twice would arrive now
+            # py-spy (the bench extra), sampling the server while it drains
+            async with profiled(server.pid, args.profile, args.profile_seconds):
+                drained = await poll(lambda: len(slack.messages) >= filled,
+                                     args.window or args.limit, every=0.2)
+                await asyncio.sleep(1.0)  # anything sent twice would arrive now
         finally:
             done.set()
             samples = await sampler
-            if profiler is not None:
-                await profiler.wait()
             server.stop()
         messages = list(slack.messages)
     jobs: Counter[tuple[str, int]] = Counter()
@@ -128,7 +124,8 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
     first, last = (messages[0].time, messages[-1].time) if messages else (started, started)
     rate = len(messages) / (last - first) if last > first else 0.0
     result = {
-        "run": run, "deliveries": filled, "drained": drained, "received": len(messages),
+        "run": run, "deliveries": filled, "window_s": args.window, "drained": drained,
+        "received": len(messages),
         "distinct": len(jobs), "duplicated": sum(n - 1 for n in jobs.values() if n > 1),
         "drain_per_s": round(rate, 1), "reference_raw_per_s": raw["per_s"], "raw_failed": raw["failed"],
         "ratio_to_raw": round(rate / raw["per_s"], 3) if raw["per_s"] else None,
@@ -142,14 +139,14 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"machine: {machine()}")
     runs = []
     for run in range(1, args.runs + 1):
         result = await one_run(run, args)
         report(f"run {run}", result)
         runs.append(result)
-    report("summary", {
+    summary = {
         "command": f"python -m bench.backlog --runs {args.runs} --deliveries {args.deliveries}",
         "peak RSS MiB, median of runs (target <= 150 MB = 143 MiB)":
             median(r["peak_rss_mib"] for r in runs),
@@ -159,16 +156,27 @@ async def main(args: argparse.Namespace) -> None:
         "ratio drain / raw per run": [r["ratio_to_raw"] for r in runs],
         "all delivered once": [r["distinct"] == r["deliveries"] and r["duplicated"] == 0
                                for r in runs],
-    })
+        "duplicated per run": [r["duplicated"] for r in runs],
+    }
+    report("summary", summary)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """This script's options (``python -m bench`` reuses them)."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--runs", type=int, default=3)
+    options.add_argument("--deliveries", type=int, default=100_000)
+    options.add_argument("--raw-count", type=int, default=10_000)
+    options.add_argument("--limit", type=float, default=400.0, help="seconds to wait for the drain")
+    options.add_argument("--window", type=float, default=0.0,
+                         help="stop after this many seconds of draining: rate and memory over "
+                              "that window only, with the backlog still nearly full")
+    options.add_argument("--keep", action="store_true")
+    options.add_argument("--profile", help="write a py-spy raw profile of the server here")
+    options.add_argument("--profile-seconds", type=int, default=15)
+    return options
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--deliveries", type=int, default=100_000)
-    parser.add_argument("--raw-count", type=int, default=10_000)
-    parser.add_argument("--limit", type=float, default=400.0, help="seconds to wait for the drain")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
-    parser.add_argument("--profile-seconds", type=int, default=15)
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(main(parser().parse_args()))

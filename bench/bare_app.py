@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
 from quart import Quart, Response, jsonify, request
 
 from bench.common import EXPORT_KEY
+from bench.serving import new_app, serve
 from notifybot import logs
 from notifybot.config import ExportKey
 from notifybot.events import parse_event
@@ -32,7 +30,7 @@ from notifybot.secret import Secret
 
 
 def create_app(checks: bool = False) -> Quart:
-    app = Quart("bare")
+    app = new_app("bare")
     counter = {"n": 0}
     keys = (ExportKey(Secret(EXPORT_KEY)),)
     log = logging.getLogger("notifybot.pipeline")
@@ -49,25 +47,12 @@ def create_app(checks: bool = False) -> Quart:
             log.info("accepted %s", name, extra={"event_id": counter["n"], "event": name})
         return jsonify({"event_id": counter["n"]}), 202
 
-    @app.get("/healthz")
-    async def healthz() -> tuple[Response, int]:
-        return jsonify({"status": "ok"}), 200
-
     return app
 
 
 async def main(bind: str, checks: bool) -> None:
     logs.setup("text", "INFO")  # notifybot's own log setup: one line per event to stderr
-    hypercorn = HypercornConfig()
-    hypercorn.bind = [bind]
-    hypercorn.accesslog = None
-    hypercorn.errorlog = logging.getLogger("hypercorn.error")
-    hypercorn.graceful_timeout = 10
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await hypercorn_serve(create_app(checks), hypercorn, shutdown_trigger=stop.wait)
+    await serve(create_app(checks), bind)
 
 
 if __name__ == "__main__":

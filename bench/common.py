@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,9 @@ import httpx
 from tests.standins.slack_api import DEFAULT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
+# The notifybot the servers run: this checkout, or another one (an older commit in its
+# own git worktree) to measure it with today's scripts, as when bisecting.
+SOURCE = Path(os.environ.get("BENCH_NOTIFYBOT_SOURCE") or ROOT).resolve()
 PYTHON = sys.executable
 EXPORT_KEY = "BENCHKEY123"
 SLACK_TOKEN = DEFAULT_TOKEN  # what the Slack stand-in accepts
@@ -149,7 +152,13 @@ class Process:
 
 def notifybot(config: Path, port: int, *, name: str = "notifybot",
               env: Mapping[str, str] | None = None) -> Process:
-    """``notifybot serve`` exactly as a user runs it (default logging: INFO, text)."""
+    """``notifybot serve`` exactly as a user runs it (default logging: INFO, text), from SOURCE.
+
+    With ``BENCH_SQL_COUNTS`` (a file) in ``env``, bench/sqlcount counts its SQL at exit.
+    """
+    env = dict(env or environment())
+    counting = [str(ROOT / "bench" / "sqlcount")] if env.get("BENCH_SQL_COUNTS") else []
+    env["PYTHONPATH"] = os.pathsep.join([str(SOURCE), *counting])
     return Process([PYTHON, "-m", "notifybot", "serve", "-c", str(config),
                     "--bind", f"127.0.0.1:{port}"], cwd=config.parent, env=env, name=name)
 
@@ -163,6 +172,32 @@ async def poll(check: Callable[[], bool], within: float, every: float = 0.1) -> 
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def profiled(pid: int, output: str | None, seconds: float | None = None) -> AsyncIterator[None]:
+    """py-spy (the bench extra) sampling process ``pid`` into ``output`` (raw, folded stacks).
+
+    Samples for ``seconds``, or until the block ends (then py-spy is interrupted and
+    writes what it has). Every thread, idle samples included (``--threads --idle``), so
+    that the event loop waiting for aiosqlite's thread shows; :mod:`bench.profile_top`
+    summarizes the file. Nothing happens when ``output`` is None.
+    """
+    if output is None:
+        yield
+        return
+    local = Path(PYTHON).parent / "py-spy"
+    args = [str(local) if local.exists() else "py-spy", "record", "-p", str(pid), "-o", output,
+            "-f", "raw", "-r", "200", "--threads", "--idle"]
+    args += ["-d", str(int(seconds))] if seconds else []
+    spy = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
+                                               stderr=asyncio.subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if seconds is None and spy.returncode is None:
+            spy.send_signal(signal.SIGINT)
+        await spy.wait()
 
 
 # -- statistics -----------------------------------------------------------------------------
@@ -211,8 +246,9 @@ def machine() -> str:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    source = "" if SOURCE == ROOT else f"; notifybot from {SOURCE}"
     return (f"{model}, {os.cpu_count()} cores, {mem}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; {', '.join(versions)}; load average {load}")
+            f"Python {platform.python_version()}; {', '.join(versions)}; load average {load}{source}")
 
 
 def report(title: str, data: Any) -> None:

@@ -124,14 +124,14 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"machine: {machine()}")
     runs = []
     for run in range(1, args.runs + 1):
         result = await one_run(run, args)
         report(f"run {run}", result)
         runs.append(result)
-    report("summary", {
+    summary = {
         "command": f"python -m bench.e2e --runs {args.runs} --rate {args.rate:g} "
                    f"--seconds {args.seconds:g}",
         "POST -> stand-in p50 ms, median of runs (target <= 30)":
@@ -145,15 +145,22 @@ async def main(args: argparse.Namespace) -> None:
                                        for r in runs],
         "lost (target 0)": [r["lost"] for r in runs],
         "duplicated (target 0)": [r["duplicated"] for r in runs],
-    })
+    }
+    report("summary", summary)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """This script's options (``python -m bench`` reuses them)."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--runs", type=int, default=3)
+    options.add_argument("--rate", type=float, default=100.0)
+    options.add_argument("--seconds", type=float, default=60.0)
+    options.add_argument("--drain-limit", type=float, default=60.0,
+                         help="seconds to wait after the load for the last messages")
+    options.add_argument("--keep", action="store_true")
+    return options
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--drain-limit", type=float, default=60.0,
-                        help="seconds to wait after the load for the last messages")
-    parser.add_argument("--keep", action="store_true")
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(main(parser().parse_args()))

@@ -134,7 +134,7 @@ def measure(total: int, matches: int, channels: int, calls: int) -> dict[str, An
             "ratio_scan_over_index": round(scan["median_us"] / indexed["median_us"], 1)}
 
 
-def main(args: argparse.Namespace) -> None:
+def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"machine: {machine()}")
     defs = definitions(args.subscriptions, args.matches)
     with tempfile.TemporaryDirectory(prefix="nb-match-") as folder:
@@ -154,19 +154,22 @@ def main(args: argparse.Namespace) -> None:
     report("build (notifybot.config.load)", build)
     target = measure(args.subscriptions, args.matches, args.channels, args.calls)
     report(f"match, {args.subscriptions} subscriptions, {args.matches} match", target)
-    by_total = [measure(t, args.matches, args.channels, args.calls)
-                for t in (args.subscriptions // 4, args.subscriptions, args.subscriptions * 4)]
-    by_matches = [measure(args.subscriptions, m, args.channels, args.calls) for m in (1, 10, 100)]
-    growth = {
-        "by total (10 match): subscriptions -> median µs":
-            {r["subscriptions"]: r["match"]["median_us"] for r in by_total},
-        "by matches (10,000 total): matches -> median µs":
-            {r["matches"]: r["match"]["median_us"] for r in by_matches},
-        "reference scan by total: subscriptions -> median µs":
-            {r["subscriptions"]: r["reference_scan"]["median_us"] for r in by_total},
-    }
+    growth: dict[str, Any] = {}
+    if args.growth:
+        by_total = [measure(t, args.matches, args.channels, args.calls)
+                    for t in (args.subscriptions // 4, args.subscriptions, args.subscriptions * 4)]
+        by_matches = [measure(args.subscriptions, m, args.channels, args.calls)
+                      for m in (1, 10, 100)]
+        growth = {
+            "by total (10 match): subscriptions -> median µs":
+                {r["subscriptions"]: r["match"]["median_us"] for r in by_total},
+            "by matches (10,000 total): matches -> median µs":
+                {r["matches"]: r["match"]["median_us"] for r in by_matches},
+            "reference scan by total: subscriptions -> median µs":
+                {r["subscriptions"]: r["reference_scan"]["median_us"] for r in by_total},
+        }
     report("growth", growth)
-    report("summary", {
+    summary = {
         "command": "python -m bench.matching",
         "build s (target <= 1)": build["load_s_median (target <= 1)"],
         "match median µs, 10 of 10,000 (target <= 50)": target["match"]["median_us"],
@@ -174,13 +177,22 @@ def main(args: argparse.Namespace) -> None:
         "first event of a name, ms (files its candidates once)": target["first_match_ms"],
         "reference scan median µs": target["reference_scan"]["median_us"],
         **growth,
-    })
+    }
+    report("summary", summary)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """This script's options (``python -m bench`` reuses them)."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--subscriptions", type=int, default=10_000)
+    options.add_argument("--channels", type=int, default=500)
+    options.add_argument("--matches", type=int, default=10)
+    options.add_argument("--calls", type=int, default=2000)
+    options.add_argument("--no-growth", dest="growth", action="store_false",
+                         help="only the target figure, not how it grows with the sizes")
+    return options
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscriptions", type=int, default=10_000)
-    parser.add_argument("--channels", type=int, default=500)
-    parser.add_argument("--matches", type=int, default=10)
-    parser.add_argument("--calls", type=int, default=2000)
-    main(parser.parse_args())
+    main(parser().parse_args())
