@@ -71,6 +71,7 @@ def create_app(config: Config, *, store: Store | None = None,
     pipeline = Pipeline(config, store, senders, renderer=renderer, metrics=metrics,
                         on_enqueued=outbox.wake)
     outbox.rerender = pipeline.payload_for
+    outbox.root_view = pipeline.root_view
     hops = Hops(store, lambda: pipeline.config, senders, pipeline.payload_as,
                 ChannelHealth(config.channels, metrics.channel_up), clock=pipeline.clock,
                 on_enqueued=outbox.wake)

@@ -50,6 +50,8 @@ def reason_label(reason: str) -> str:
 
 
 Rerender = Callable[[Delivery], Awaitable[Mapping[str, Any]]]
+#: What a thread's root should show once this delivery is sent as a reply (None: as it is).
+RootView = Callable[[Delivery], Awaitable[Mapping[str, Any] | None]]
 #: Told of every attempt's end: the delivery, the error (None when sent), the time.
 OnOutcome = Callable[[Delivery, DeliveryError | None, float], Awaitable[None]]
 
@@ -65,7 +67,8 @@ class Outbox:
     def __init__(self, store: Store, senders: Mapping[str, Sender], settings: DeliveryConfig,
                  *, metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
                  rerender: Rerender | None = None, on_outcome: OnOutcome | None = None,
-                 thread_ages: Mapping[str, float] | None = None) -> None:
+                 thread_ages: Mapping[str, float] | None = None,
+                 root_view: RootView | None = None) -> None:
         self.store = store
         self.senders = senders
         self.settings = settings
@@ -73,6 +76,7 @@ class Outbox:
         self.metrics = metrics or Metrics()
         self.rerender = rerender
         self.on_outcome = on_outcome
+        self.root_view = root_view
         self.thread_ages: Mapping[str, float] = thread_ages or {}
         self.clock = clock
         self._wake = asyncio.Event()
@@ -116,7 +120,9 @@ class Outbox:
 
     async def _claim(self) -> list[Delivery]:
         room = self.settings.concurrency - len(self._in_flight)
-        if room <= 0:
+        # While sends are in flight, claim only once a quarter of the room is free: one
+        # claim transaction then serves several deliveries instead of one each.
+        if room <= 0 or (self._in_flight and room < max(1, self.settings.concurrency // 4)):
             return []
         claimed = await self.store.claim(self.clock(), self.settings.lease, room)
         for delivery in claimed:
@@ -205,16 +211,18 @@ class Outbox:
             subject = payload.get("subject")
             return receipt, ThreadMark(delivery.destination, key, receipt.handle, root=True,
                                        subject=subject if isinstance(subject, str) else None)
-        if sender.edits and delivery.update:
+        if sender.edits:
             await self._update_root(sender, delivery, context.root)
         return receipt, ThreadMark(delivery.destination, key, context.root, root=False)
 
     async def _update_root(self, sender: Sender, delivery: Delivery, root: str) -> None:
         """Edit the root to show the job now. Best effort: the reply is already sent."""
-        assert delivery.update is not None
         assert delivery.thread_key is not None
         try:
-            await sender.edit(root, delivery.update)
+            update = delivery.update or (await self.root_view(delivery) if self.root_view else None)
+            if not update:
+                return
+            await sender.edit(root, update)
         except ThreadGone as gone:
             # The reply went through, yet the root is gone (Slack may post a reply to a
             # deleted root at the top level): the next message starts a new thread.
@@ -224,6 +232,9 @@ class Outbox:
         except DeliveryError as exc:
             log.warning("could not update the thread's root: %s", exc.reason,
                         extra={**_fields(delivery), "reason": exc.reason})
+        except ConfigError as exc:  # the root's template is broken: the reply stands
+            log.warning("could not render the thread's root: %s", exc,
+                        extra={**_fields(delivery), "reason": "template error"})
 
     def _outcome(self, delivery: Delivery, sender: Sender | None, receipt: Receipt,
                  mark: ThreadMark | None, error: DeliveryError | None, now: float) -> Outcome:

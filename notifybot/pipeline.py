@@ -91,12 +91,11 @@ def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer
         sender = senders[sub.channel]
         chan = channels.get(sub.channel) if channels else None
         thread = thread_key(event) if chan is not None and chan.thread == "job" else None
-        update = None
         try:
             message = renderer.render(event, sub.template)
             payload, error = dict(FORMATTERS[sender.kind](message)), None
             if thread is not None:
-                payload, update = _threaded(event, renderer, sender, payload, message)
+                payload = _threaded(event, sender, payload)
             payload = _mentioned(event, sub, people, sender.kind, payload)
         except ConfigError as exc:
             payload, error = {}, f"template error: {exc}"
@@ -107,19 +106,19 @@ def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer
         seen.add(fingerprint)
         broadcast = chan is not None and chan.broadcast == "status" and is_status_change(event)
         planned.append(NewDelivery(sub.channel, sub.id, sender.destination, sender.pace,
-                                   payload, error, thread_key=thread, update=update,
-                                   broadcast=broadcast))
+                                   payload, error, thread_key=thread, broadcast=broadcast))
     return planned
 
 
-def _threaded(event: Event, renderer: Renderer, sender: Sender, payload: dict[str, Any],
-              message: Message) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """A threaded message: email keeps one subject per job; chats get the root's new look."""
+def _threaded(event: Event, sender: Sender, payload: dict[str, Any]) -> dict[str, Any]:
+    """A threaded message: email keeps one subject per job, the change leading the body.
+
+    (A chat's root is edited to the job's new look when a reply is sent:
+    :meth:`Pipeline.root_view`, rendered then and only for replies.)
+    """
     if sender.kind == "email":
-        # The subject stays the job's, so mail clients thread; the change leads the body.
-        return {**payload, "subject": thread_subject(event)}, None
-    update = root_update(event, renderer, sender.kind, message) if sender.edits else None
-    return payload, update
+        return {**payload, "subject": thread_subject(event)}
+    return payload
 
 
 def _mentioned(event: Event, sub: Subscription | None, people: Mapping[str, Person] | None,
@@ -208,8 +207,23 @@ class Pipeline:
         message = self.renderer.render(event, sub.template if sub else None)
         payload = dict(FORMATTERS[sender.kind](message))
         if delivery.thread_key is not None:
-            payload, _ = _threaded(event, self.renderer, sender, payload, message)
+            payload = _threaded(event, sender, payload)
         return _mentioned(event, sub, self.config.people, sender.kind, payload)
+
+    async def root_view(self, delivery: Delivery) -> Mapping[str, Any] | None:
+        """What the thread's root shows once ``delivery`` is sent as a reply: the job now.
+
+        Rendered from the delivery's latest event, when it is sent (only replies need
+        it, so a burst of new jobs pays nothing). None when that event does not say
+        what the job is now (an invoice, a contact): the root stays as it was.
+        """
+        stored = await self.store.get_events(delivery.event_ids or (delivery.event_id,))
+        if not stored:
+            return None
+        event = parse_event(decode(stored[-1].body, stored[-1].content_type))
+        sub = self._subscription(delivery.channel, delivery.subscription)
+        latest = self.renderer.render(event, sub.template if sub else None)
+        return root_update(event, self.renderer, self.senders[delivery.channel].kind, latest)
 
     async def payload_as(self, delivery: Delivery, kind: str) -> dict[str, Any]:
         """A delivery's message formatted for another channel kind, with its mentions.
@@ -249,7 +263,7 @@ class Pipeline:
         sender = self.senders[delivery.channel]
         payload = dict(FORMATTERS[sender.kind](message))
         if delivery.thread_key is not None:  # a fold stays in its job's thread
-            payload, _ = _threaded(events[-1], self.renderer, sender, payload, message)
+            payload = _threaded(events[-1], sender, payload)
         return payload
 
     def _count(self, deliveries: Iterable[NewDelivery]) -> None:

@@ -33,7 +33,7 @@ from .base import Delivery
 from .pg_listener import Listener
 from .rows import DELIVERY_COLUMNS
 from .schema import POSTGRES_MIGRATIONS
-from .sql import POSTGRES, Conn, SQLStore
+from .sql import POSTGRES, Conn, LeaseSweep, SQLStore
 
 _MIGRATE_LOCK = 0x6E6F74696679  # "notify": one advisory lock key for every migrate()
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -79,6 +79,7 @@ class PostgresStore(SQLStore):
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
         self._listener = Listener(self._connect_listener)
+        self._leases = LeaseSweep()
 
     def _settings(self, application: str) -> dict[str, str]:
         if self.schema is None:
@@ -155,11 +156,12 @@ class PostgresStore(SQLStore):
             return []
         pool = await self._get_pool()
         async with pool.acquire() as conn, conn.transaction():
-            # Rows another transaction holds are skipped: this runs on every claim.
-            await conn.execute(
-                "UPDATE deliveries SET status = 'pending', updated_at = $1 WHERE id IN ("
-                "SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < $1 "
-                "FOR UPDATE SKIP LOCKED)", now)
+            if self._leases.due(now):
+                # Rows another transaction holds are skipped, never waited for.
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'pending', updated_at = $1 WHERE id IN ("
+                    "SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < $1 "
+                    "FOR UPDATE SKIP LOCKED)", now)
             ready = await conn.fetch(pg_sql.READY, now, now, now, now, now, limit)
             ids: list[int] = []
             for key, pace in ready:

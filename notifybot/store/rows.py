@@ -15,12 +15,12 @@ DELIVERY_COLUMNS = (
 )
 DELIVERY_FROM = "FROM deliveries d JOIN events e ON e.id = d.event_id"
 EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
+INSERT_VALUES = "(?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (event_id, channel, subscription, destination, status, attempts, "
     "payload, created_at, updated_at, next_attempt_at, last_error, key, kind, gather, thread_key, "
     "not_before, origin_id, update_payload, broadcast, note) "
-    "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (key) DO NOTHING RETURNING id"
+    f"VALUES {INSERT_VALUES} ON CONFLICT (key) DO NOTHING RETURNING id"
 )
 
 

@@ -33,6 +33,7 @@ from .rows import (
     DELIVERY_FROM,
     EVENT_SELECT,
     INSERT_DELIVERY,
+    INSERT_VALUES,
     delivery_from,
     event_from,
     gathered,
@@ -89,7 +90,10 @@ _RETRY = ("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_e
           "WHERE id = ? AND status = 'sending'")
 _DEAD = ("UPDATE deliveries SET status = 'dead', last_error = ?, lease_until = NULL, updated_at = ? "
          "WHERE id = ? AND status = 'sending'")
-_FENCE = " AND attempts = ?"  # a late outcome of an attempt that lost its lease changes nothing
+# A late outcome of an attempt that lost its lease changes nothing:
+_FENCE = " AND attempts = ?"
+_OUTCOME_SQL = {DeliveryStatus.SENT: _SENT, DeliveryStatus.PENDING: _RETRY,
+                DeliveryStatus.DEAD: _DEAD}
 _REPLAYABLE = "('dead', 'pending', 'silenced')"  # never 'sent': a replay must not double a message
 
 
@@ -126,6 +130,25 @@ UNPACED_HEADS = (
     "SELECT d.id FROM deliveries d WHERE d.destination = ? AND d.status = 'pending' "
     f"AND d.next_attempt_at <= ? AND {THREAD_CLEAR} ORDER BY d.id LIMIT ?"
 )
+
+
+class LeaseSweep:
+    """When a claim should also return expired leases to pending: at most once a second.
+
+    A lease lasts a minute by default, so sweeping on every claim (many a second in a
+    burst) costs a statement each time for nothing. Time going backwards (a test's
+    clock) sweeps at once.
+    """
+
+    def __init__(self, every: float = 1.0) -> None:
+        self.every = every
+        self._last: float | None = None
+
+    def due(self, now: float) -> bool:
+        if self._last is not None and 0 <= now - self._last < self.every:
+            return False
+        self._last = now
+        return True
 
 
 class SQLStore(SilenceQueries):
@@ -201,19 +224,35 @@ class SQLStore(SilenceQueries):
                          now: float) -> int:
         if not batch:
             return 0
-        added = 0
         async with self._tx() as conn:
             await self._destinations(conn, [new for _, news in batch for new in news])
-            for event_id, deliveries in batch:
-                # Only the first to route an event enqueues: two instances on different
-                # configurations (mid-reload) must not both add their deliveries.
-                if not await conn.execute(
-                        self._q("UPDATE events SET routed_at = ? WHERE id = ? AND routed_at IS NULL"),
-                        now, event_id):
-                    continue
-                added += await self._insert(conn, event_id, deliveries, now)
+            # Only the first to route an event enqueues: two instances on different
+            # configurations (mid-reload) must not both add their deliveries. One
+            # statement marks the whole batch and says which events are ours.
+            ids = [event_id for event_id, _ in batch]
+            mine = {int(row[0]) for row in await conn.fetch(self._q(
+                f"UPDATE events SET routed_at = ? WHERE id IN ({_marks(ids)}) "
+                "AND routed_at IS NULL RETURNING id"), now, *ids)}
+            ours = [(event_id, news) for event_id, news in batch if event_id in mine]
+            added = await self._insert_plain(conn, ours, now)
+            for event_id, deliveries in ours:
+                added += await self._insert(conn, event_id, [d for d in deliveries
+                                                             if not _plain(d)], now)
             if added:
                 await self._notify(conn, "deliveries")
+        return added
+
+    async def _insert_plain(self, conn: Conn,
+                            batch: Sequence[tuple[int, Sequence[NewDelivery]]], now: float) -> int:
+        """Every one-event delivery of the batch in one statement (one round trip)."""
+        rows = [insert_values(event_id, new, new.key or f"e{event_id}:{new.channel}:"
+                                                     f"{new.subscription}", now)
+                for event_id, news in batch for new in news if _plain(new)]
+        added = 0
+        for start in range(0, len(rows), _INSERT_ROWS):
+            chunk = rows[start:start + _INSERT_ROWS]
+            sql = INSERT_DELIVERY.replace(INSERT_VALUES, ", ".join([INSERT_VALUES] * len(chunk)))
+            added += len(await conn.fetch(self._q(sql), *[v for row in chunk for v in row]))
         return added
 
     async def enqueue(self, deliveries: Sequence[NewDelivery], now: float) -> int:
@@ -312,40 +351,52 @@ class SQLStore(SilenceQueries):
                 await conn.executemany(self._q(
                     f"UPDATE destinations SET next_allowed_at = {g}(next_allowed_at, ?) WHERE key = ?"),
                     [(until, key) for key, until in blocked])
-            for outcome in outcomes:
-                await self._record_one(conn, outcome, now)
+            await self._record_states(conn, outcomes, now)
+            await self._mark_threads(conn, [o for o in outcomes if o.thread is not None], now)
 
-    async def _record_one(self, conn: Conn, o: Outcome, now: float) -> None:
-        fence = (_FENCE, (o.attempt,)) if o.attempt is not None else ("", ())
-        if o.status is DeliveryStatus.SENT:
-            role = None if o.thread is None else ("root" if o.thread.root else "reply")
-            changed = await conn.execute(self._q(_SENT + fence[0]), o.receipt, o.handle, role, now,
-                                         o.delivery_id, *fence[1])
-            if changed and o.thread is not None:
-                await self._mark_thread(conn, o, now)
-        elif o.status is DeliveryStatus.PENDING:
-            at = o.retry_at if o.retry_at is not None else now
-            await conn.execute(self._q(_RETRY + fence[0]), at, o.error, now,
-                               0 if o.count_attempt else 1, o.delivery_id, *fence[1])
-        elif o.status is DeliveryStatus.DEAD:
-            await conn.execute(self._q(_DEAD + fence[0]), o.error, now, o.delivery_id, *fence[1])
-        else:
-            raise ValueError(f"not an outcome: {o.status}")
+    async def _record_states(self, conn: Conn, outcomes: Sequence[Outcome], now: float) -> None:
+        """One statement per kind of outcome (sent, retry, dead), each run for all its rows."""
+        groups: dict[tuple[DeliveryStatus, bool], list[tuple[Any, ...]]] = {}
+        for o in outcomes:
+            fence = (o.attempt,) if o.attempt is not None else ()
+            if o.status is DeliveryStatus.SENT:
+                role = None if o.thread is None else ("root" if o.thread.root else "reply")
+                row: tuple[Any, ...] = (o.receipt, o.handle, role, now, o.delivery_id, *fence)
+            elif o.status is DeliveryStatus.PENDING:
+                row = (o.retry_at if o.retry_at is not None else now, o.error, now,
+                       0 if o.count_attempt else 1, o.delivery_id, *fence)
+            elif o.status is DeliveryStatus.DEAD:
+                row = (o.error, now, o.delivery_id, *fence)
+            else:
+                raise ValueError(f"not an outcome: {o.status}")
+            groups.setdefault((o.status, bool(fence)), []).append(row)
+        for (status, fenced), rows in groups.items():
+            sql = _OUTCOME_SQL[status] + (_FENCE if fenced else "")
+            await conn.executemany(self._q(sql), rows)
 
-    async def _mark_thread(self, conn: Conn, o: Outcome, now: float) -> None:
-        mark = o.thread
-        assert mark is not None
-        if mark.root:
-            await conn.execute(self._q(
+    async def _mark_threads(self, conn: Conn, outcomes: Sequence[Outcome], now: float) -> None:
+        """Keep each new root's handle; note when a thread was last used.
+
+        A root is kept only if its delivery is now recorded as sent with that handle:
+        a late outcome, fenced out above, marks no thread.
+        """
+        roots = [(o.delivery_id, o.thread) for o in outcomes if o.thread is not None and o.thread.root]
+        if roots:
+            await conn.executemany(self._q(
                 "INSERT INTO threads (destination, key, handle, subject, created_at, last_used_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (destination, key) DO UPDATE SET "
-                "handle = excluded.handle, subject = excluded.subject, "
-                "created_at = excluded.created_at, last_used_at = excluded.last_used_at"),
-                mark.destination, mark.key, mark.handle, mark.subject, now, now)
-        else:
-            await conn.execute(self._q(
+                "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries "
+                "WHERE id = ? AND status = 'sent' AND handle = ?) "
+                "ON CONFLICT (destination, key) DO UPDATE SET handle = excluded.handle, "
+                "subject = excluded.subject, created_at = excluded.created_at, "
+                "last_used_at = excluded.last_used_at"),
+                [(mark.destination, mark.key, mark.handle, mark.subject, now, now, delivery_id,
+                  mark.handle) for delivery_id, mark in roots])
+        replies = sorted({(o.thread.destination, o.thread.key) for o in outcomes
+                          if o.thread is not None and not o.thread.root})
+        if replies:
+            await conn.executemany(self._q(
                 "UPDATE threads SET last_used_at = ? WHERE destination = ? AND key = ?"),
-                now, mark.destination, mark.key)
+                [(now, destination, key) for destination, key in replies])
 
     # One outcome at a time, for commands and tests; the outbox records in groups.
 
@@ -487,6 +538,14 @@ class SQLStore(SilenceQueries):
                 ids.setdefault(int(delivery_id), []).append(int(event_id))
         return [delivery_from(row, tuple(ids[int(row[0])]) if int(row[0]) in ids else None)
                 for row in rows]
+
+
+def _plain(new: NewDelivery) -> bool:
+    """A delivery for one event alone: inserted with the others in one statement."""
+    return new.gather is None and len(set(new.event_ids)) <= 1
+
+
+_INSERT_ROWS = 500  # rows per multi-row INSERT: 20 parameters each (SQLite allows 32,766)
 
 
 def _marks(values: Sequence[Any]) -> str:

@@ -34,7 +34,7 @@ from ..events import safe_text
 from .base import Delivery
 from .rows import DELIVERY_COLUMNS, DELIVERY_FROM
 from .schema import SQLITE_MIGRATIONS
-from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, SQLStore
+from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, LeaseSweep, SQLStore
 
 
 class _Connection:
@@ -67,6 +67,7 @@ class SQLiteStore(SQLStore):
         self._lock = asyncio.Lock()  # one transaction at a time on the shared connection
         self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None  # writes the queued events
+        self._leases = LeaseSweep()
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -192,12 +193,16 @@ class SQLiteStore(SQLStore):
         if limit <= 0:  # _heads would still take a paced head (and SQLite's LIMIT -1 is "all")
             return []
         async with self._tx() as conn:
-            await conn.execute(
-                "UPDATE deliveries SET status = 'pending', updated_at = ? "
-                "WHERE status = 'sending' AND lease_until < ?", now, now)
+            if self._leases.due(now):
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'pending', updated_at = ? "
+                    "WHERE status = 'sending' AND lease_until < ?", now, now)
             ids: list[int] = []
+            paced: list[str] = []
             for key, pace in await conn.fetch(READY, now, now, now):
-                ids += await self._heads(conn, key, pace, now, limit - len(ids))
+                heads = await self._heads(conn, key, pace, now, limit - len(ids))
+                ids += heads
+                paced += [key] if heads and pace > 0 else []
                 if len(ids) >= limit:
                     break
             if not ids:
@@ -206,9 +211,10 @@ class SQLiteStore(SQLStore):
             await conn.execute(
                 f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
                 f"lease_until = ?, updated_at = ? WHERE id IN ({marks})", now + lease, now, *ids)
-            await conn.execute(
-                "UPDATE destinations SET next_allowed_at = ? + pace WHERE pace > 0 AND key IN "
-                f"(SELECT destination FROM deliveries WHERE id IN ({marks}))", now, *ids)
+            if paced:
+                await conn.executemany(
+                    "UPDATE destinations SET next_allowed_at = ? + pace WHERE key = ?",
+                    [(now, key) for key in paced])
             rows = await conn.fetch(
                 f"SELECT {DELIVERY_COLUMNS} {DELIVERY_FROM} WHERE d.id IN ({marks}) ORDER BY d.id",
                 *ids)
