@@ -100,15 +100,19 @@ thread = "none"
   [[channels.accounts.subscriptions]]
   events = ["invoice.status.updated"]
   when = {{ "changes.STATUS.to" = "Paid" }}
-  digest = {{ every = "1m" }}
+  digest = {{ at = "{at}" }}
 """
 
 
 async def test_five_paid_invoices_and_a_kill_9_make_one_digest_with_each_once(
         standins: StandIns) -> None:
     config = standins.tmp / "digest.toml"
+    # The daily window closes 15 s from now (times may name seconds): long enough for
+    # a kill and a restart, short enough not to wait for a minute's end.
+    closes = datetime.now(ZoneInfo("Europe/London")) + timedelta(seconds=15)
     config.write_text(DIGEST.format(db=standins.tmp / "digest.db", chat_id=PRIVATE_CHAT,
-                                    telegram_url=standins.telegram.base_url), encoding="utf-8")
+                                    telegram_url=standins.telegram.base_url,
+                                    at=f"{closes:%H:%M:%S}"), encoding="utf-8")
 
     def paid(number: int) -> dict[str, Any]:
         return {"export_key": EXPORT_KEY, "event": "invoice.status.updated", "company_id": 1,
@@ -129,9 +133,9 @@ async def test_five_paid_invoices_and_a_kill_9_make_one_digest_with_each_once(
             return [line for m in standins.telegram.messages for line in m.plain_text.splitlines()
                     if "INV-" in line]
 
-        await eventually(lambda: len(invoices()) >= 5, within=90, every=0.5,
-                         what="the digest of five invoices (sent when the minute ends)")
-        assert len(standins.telegram.messages) <= 2  # two only if the posts straddled a minute
+        await eventually(lambda: len(invoices()) >= 5, within=60, every=0.2,
+                         what="the digest of five invoices (sent when the window closes)")
+        assert len(standins.telegram.messages) == 1, "one digest for the window"
         assert sorted(line.split("INV-")[1][0] for line in invoices()) == ["1", "2", "3", "4", "5"]
         if len(standins.telegram.messages) == 1:
             assert standins.telegram.messages[0].plain_text.startswith("5 invoices paid since ")
@@ -142,13 +146,13 @@ async def test_five_paid_invoices_and_a_kill_9_make_one_digest_with_each_once(
 async def test_a_message_outside_active_hours_waits_for_the_opening(standins: StandIns) -> None:
     london = ZoneInfo("Europe/London")
     now = datetime.now(london)
-    opens = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
-    if (opens - now).total_seconds() < 10:  # too close to tell "before" from "after"
-        opens += timedelta(minutes=1)
+    # Hours may name seconds too: the window opens a few seconds from now, so the test
+    # sees "nothing before" and "within seconds after" without waiting for a minute.
+    opens = (now + timedelta(seconds=8)).replace(microsecond=0)
     config = standins.config()
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace('[channels.team]\n', '[channels.team]\nhours = "'
-                                   f'{opens:%H:%M}-{opens + timedelta(hours=2):%H:%M}"\n'),
+                                   f'{opens:%H:%M:%S}-{opens + timedelta(hours=2):%H:%M:%S}"\n'),
                       encoding="utf-8")
     service = await standins.service(config).start()
     try:
