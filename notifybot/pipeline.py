@@ -87,13 +87,17 @@ def plan(event: Event, subscriptions: Sequence[Subscription], renderer: Renderer
     """
     planned: list[NewDelivery] = []
     seen: set[tuple[str, str]] = set()
+    # Channels of one kind on one template say the same words: render and format once.
+    formatted: dict[tuple[str | None, str], dict[str, Any]] = {}
     for sub in subscriptions:
         sender = senders[sub.channel]
         chan = channels.get(sub.channel) if channels else None
         thread = thread_key(event) if chan is not None and chan.thread == "job" else None
         try:
-            message = renderer.render(event, sub.template)
-            payload, error = dict(FORMATTERS[sender.kind](message)), None
+            shape = (sub.template, sender.kind)
+            if shape not in formatted:
+                formatted[shape] = dict(FORMATTERS[sender.kind](renderer.render(event, sub.template)))
+            payload, error = dict(formatted[shape]), None
             if thread is not None:
                 payload = _threaded(event, sender, payload)
             payload = _mentioned(event, sub, people, sender.kind, payload)
