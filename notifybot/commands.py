@@ -217,6 +217,7 @@ async def preview(args: argparse.Namespace) -> int:
               "`notifybot check` reports it too. Rendering your event anyway.")
     print(printable(f"event {event.name}" + (f", job {event.job}" if event.job else "")))
     noise = await noise_preview.noise_notes(config, event, time.time())
+    threads = await noise_preview.thread_notes(config, event, time.time())
     for verdict in config.index.explain(event):
         sub = verdict.subscription
         kind = config.channels[sub.channel].type
@@ -225,6 +226,8 @@ async def preview(args: argparse.Namespace) -> int:
         print(printable(f"{mark} {sub.channel} ({kind}) subscription {sub.id}: {verdict.reason}"))
         if (sub.channel, sub.id) in noise:
             print(printable(f"  {noise[(sub.channel, sub.id)]}"))
+        if verdict.matched and sub.channel in threads:
+            print(printable(f"  {threads[sub.channel]}"))
         if verdict.matched:
             mentioned = mentions_for(event, sub.mention, config.people)
             try:

@@ -366,3 +366,36 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     assert run("migrate", "-c", str(path)) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_preview_says_whether_a_message_starts_or_joins_its_jobs_thread(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from notifybot.store.base import DeliveryStatus, Outcome, ThreadMark
+
+    path = config(tmp_path, SLACK)
+
+    async def a_thread_for_job_15471() -> None:
+        store = SQLiteStore(tmp_path / "n.db")
+        await store.migrate()
+        try:
+            event_id, _ = await store.add_event("job.created", b"{}", "d", "application/json",
+                                                {}, time.time())
+            destination = "slack:https://slack.com/api/:C0123"
+            await store.route(event_id, [NewDelivery("team", "s", destination, 0.0, {"text": "x"},
+                                                     thread_key="42:job:15471")], time.time())
+            [claimed] = await store.claim(time.time(), 60, 1)
+            mark = ThreadMark(destination, "42:job:15471", "1700000000.0001", root=True)
+            await store.record([Outcome(claimed.id, DeliveryStatus.SENT, claimed.attempts,
+                                        handle=mark.handle, thread=mark)], time.time())
+        finally:
+            await store.close()
+
+    asyncio.run(a_thread_for_job_15471())
+    event = tmp_path / "event.json"
+    for job, words in ((15471, "thread: joins job 15471's thread, as a reply"),
+                       (16000, "thread: starts job 16000's thread")):
+        event.write_text(json.dumps({"event": "job.updated", "job": job, "company_id": 42}))
+        assert run("preview", str(event), "-c", str(path)) == 0
+        out = capsys.readouterr().out
+        assert words in out
+        assert "log (console)" in out and out.count("thread: ") == 1  # the console never threads
