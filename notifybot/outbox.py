@@ -152,7 +152,10 @@ class Outbox:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            await self.store.release(unfinished, self.clock())
+            # An outcome already queued is written, not released: that message was sent.
+            await self._outcomes.drain()
+            unsent = [i for i in unfinished if i not in self._outcomes.queued]
+            await self.store.release(unsent, self.clock())
 
     async def deliver(self, delivery: Delivery) -> None:
         """One attempt for one delivery, and its outcome recorded (in a group)."""
@@ -232,9 +235,11 @@ class Outbox:
         except DeliveryError as exc:
             log.warning("could not update the thread's root: %s", exc.reason,
                         extra={**_fields(delivery), "reason": exc.reason})
-        except ConfigError as exc:  # the root's template is broken: the reply stands
-            log.warning("could not render the thread's root: %s", exc,
-                        extra={**_fields(delivery), "reason": "template error"})
+        except Exception as exc:
+            # Anything else (a template, storage, a bug): the reply is sent already and
+            # must be recorded as sent, so the root simply keeps its old look.
+            log.warning("could not update the thread's root: %s", type(exc).__name__,
+                        extra={**_fields(delivery), "reason": "root update failed"})
 
     def _outcome(self, delivery: Delivery, sender: Sender | None, receipt: Receipt,
                  mark: ThreadMark | None, error: DeliveryError | None, now: float) -> Outcome:
@@ -313,14 +318,23 @@ class OutcomeWriter:
     written at once.
     """
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float], *,
+                 retries: tuple[float, ...] = (0.05, 0.25, 1.0)) -> None:
         self.store = store
         self.clock = clock
+        self.retries = retries
+        self.queued: set[int] = set()  # deliveries whose outcome was handed over
         self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
+    async def drain(self) -> None:
+        """Wait until every outcome handed over so far is written (or failed)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.wait([self._writer])
+
     async def record(self, outcome: Outcome) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queued.add(outcome.delivery_id)
         self._queued.append((outcome, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
@@ -331,7 +345,7 @@ class OutcomeWriter:
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                await self.store.record([outcome for outcome, _ in batch], self.clock())
+                await self._record([outcome for outcome, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -340,6 +354,19 @@ class OutcomeWriter:
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """One group, tried again a few times: outcomes are fenced, so writing one twice
+        is harmless, while giving up sends every message of the group once more."""
+        for pause in (*self.retries, None):
+            try:
+                await self.store.record(outcomes, self.clock())
+                return
+            except Exception:
+                if pause is None:
+                    raise
+                log.warning("could not record %d outcome(s); trying again", len(outcomes))
+                await asyncio.sleep(pause)
 
 
 def _fields(delivery: Delivery) -> dict[str, object]:

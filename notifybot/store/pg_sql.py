@@ -17,7 +17,12 @@ READY = POSTGRES.sql("""
 SELECT d.key, d.pace FROM destinations d
 WHERE d.next_allowed_at <= ?
   AND EXISTS (SELECT 1 FROM deliveries q WHERE q.destination = d.key
-              AND q.status = 'pending' AND q.next_attempt_at <= ?)
+              AND q.status = 'pending' AND q.next_attempt_at <= ?
+              AND (d.pace > 0 OR q.thread_key IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM deliveries o WHERE o.destination = q.destination
+                   AND o.thread_key = q.thread_key AND o.id <> q.id
+                   AND (o.status = 'sending' OR (o.status = 'pending' AND o.id < q.id
+                        AND (o.not_before IS NULL OR o.not_before <= ?))))))
   AND (d.pace <= 0 OR (SELECT h.status = 'pending' AND h.next_attempt_at <= ?
                        FROM deliveries h WHERE h.destination = d.key
                        AND h.status IN ('pending', 'sending')

@@ -162,7 +162,7 @@ class PostgresStore(SQLStore):
                     "UPDATE deliveries SET status = 'pending', updated_at = $1 WHERE id IN ("
                     "SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < $1 "
                     "FOR UPDATE SKIP LOCKED)", now)
-            ready = await conn.fetch(pg_sql.READY, now, now, now, now, now, limit)
+            ready = await conn.fetch(pg_sql.READY, now, now, now, now, now, now, limit)
             ids: list[int] = []
             for key, pace in ready:
                 ids += await pg_sql.heads(conn, key, pace, now, limit - len(ids))

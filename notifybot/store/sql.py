@@ -94,6 +94,7 @@ _DEAD = ("UPDATE deliveries SET status = 'dead', last_error = ?, lease_until = N
 _FENCE = " AND attempts = ?"
 _OUTCOME_SQL = {DeliveryStatus.SENT: _SENT, DeliveryStatus.PENDING: _RETRY,
                 DeliveryStatus.DEAD: _DEAD}
+_REAL = "CAST(? AS DOUBLE PRECISION)"  # typed, so PostgreSQL knows a NULL parameter's type
 _REPLAYABLE = "('dead', 'pending', 'silenced')"  # never 'sent': a replay must not double a message
 
 
@@ -340,17 +341,21 @@ class SQLStore(SilenceQueries):
         async with self._tx() as conn:
             # Destinations first, in key order (the lock order). Pace counts from the end
             # of a send, so the next message arrives at least ``pace`` after this one did.
-            paced = sorted({o.pace_key for o in outcomes if o.pace_key})
-            if paced:
+            # One pass over every destination touched, in key order: the pace (counted
+            # from now) and a 429's block (``blocked_until``) in one statement each.
+            paced = {o.pace_key for o in outcomes if o.pace_key}
+            blocked: dict[str, float] = {}
+            for o in outcomes:
+                if o.blocked_until is not None and o.destination:
+                    blocked[o.destination] = max(o.blocked_until, blocked.get(o.destination, 0.0))
+            rows = [(now if key in paced else None, blocked.get(key), key)
+                    for key in sorted(paced | set(blocked))]
+            if rows:
                 await conn.executemany(self._q(
-                    f"UPDATE destinations SET next_allowed_at = {g}(next_allowed_at, ? + pace) "
-                    "WHERE pace > 0 AND key = ?"), [(now, key) for key in paced])
-            blocked = sorted((o.destination, o.blocked_until) for o in outcomes
-                             if o.blocked_until is not None and o.destination)
-            if blocked:
-                await conn.executemany(self._q(
-                    f"UPDATE destinations SET next_allowed_at = {g}(next_allowed_at, ?) WHERE key = ?"),
-                    [(until, key) for key, until in blocked])
+                    f"UPDATE destinations SET next_allowed_at = {g}(next_allowed_at, "
+                    f"CASE WHEN pace > 0 AND {_REAL} IS NOT NULL THEN {_REAL} + pace ELSE 0 END, "
+                    f"COALESCE({_REAL}, 0)) WHERE key = ?"),
+                    [(pace, pace, until, key) for pace, until, key in rows])
             await self._record_states(conn, outcomes, now)
             await self._mark_threads(conn, [o for o in outcomes if o.thread is not None], now)
 

@@ -90,11 +90,15 @@ class SQLiteStore(SQLStore):
     async def _tx(self) -> AsyncIterator[Conn]:
         async with self._lock:
             db = await self._conn()
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: aiosqlite runs a queued BEGIN even if its caller was
+                # cancelled meanwhile, and a transaction left open would swallow every
+                # later write (202s not on disk) and fail every later BEGIN.
+                await db.execute("BEGIN IMMEDIATE")
                 yield _Connection(db)
             except BaseException:
-                await db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.OperationalError):  # no transaction began
+                    await db.execute("ROLLBACK")
                 raise
             await db.execute("COMMIT")
 

@@ -18,6 +18,7 @@ from notifybot.store import Delivery, DeliveryStatus, NewDelivery
 from notifybot.store.base import Outcome
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
+from tests.polling import eventually
 
 from .test_outbox import Clock, drain_once
 
@@ -172,5 +173,55 @@ async def test_outcomes_that_finish_together_are_recorded_in_one_commit(tmp_path
         assert len(store.records) < 30, store.records  # grouped, not one commit each
         assert (await store.counts())[DeliveryStatus.SENT] == 30
         assert isinstance(Outcome, type)
+    finally:
+        await store.close()
+
+
+async def test_a_reply_whose_root_update_breaks_is_recorded_sent_and_not_sent_again(
+        store: SQLiteStore) -> None:
+    clock, chat = Clock(), FakeSender("ops")
+
+    async def broken_view(delivery: Delivery) -> dict[str, Any]:
+        raise RuntimeError("storage went away while rendering the root")
+
+    await post(store, chat, "created", clock())
+    await post(store, chat, "booked", clock())
+    outbox = Outbox(store, {"ops": chat}, DeliveryConfig(), clock=clock, root_view=broken_view)
+    await drain_once(outbox, clock)
+    await drain_once(outbox, clock)
+    assert await drain_once(outbox, clock) == 0
+    assert [p["text"] for p in chat.sent] == ["created", "booked"]
+    assert {d.status for d in await store.list_deliveries()} == {DeliveryStatus.SENT}
+
+
+class GatedStore(SQLiteStore):
+    """A real store whose outcome writes wait for a gate: a slow disk at shutdown."""
+
+    gate: asyncio.Event
+
+    async def record(self, outcomes: Any, now: float) -> None:  # type: ignore[override]
+        await self.gate.wait()
+        await super().record(outcomes, now)
+
+
+async def test_stop_never_releases_a_sent_delivery_whose_outcome_is_still_being_written(
+        tmp_path: Path) -> None:
+    store = GatedStore(tmp_path / "gated.db")
+    store.gate = asyncio.Event()
+    await store.migrate()
+    try:
+        chat = FakeSender("ops")
+        await post(store, chat, "m1", 1_000.0, thread=None)
+        outbox = Outbox(store, {"ops": chat}, DeliveryConfig(poll_interval=0.05))
+        runner = asyncio.create_task(outbox.run())
+        await eventually(lambda: len(chat.sent) == 1, what="the send")
+        [sending] = outbox._in_flight.values()  # sent, its outcome waiting for the disk
+        stopping = asyncio.create_task(outbox.stop(grace=0.05))
+        await eventually(sending.done, what="stop to give up on the send's task")
+        store.gate.set()  # the disk catches up only after stop cancelled the task
+        await stopping
+        await runner
+        [row] = await store.list_deliveries()
+        assert (row.status, row.attempts) == (DeliveryStatus.SENT, 1)
     finally:
         await store.close()

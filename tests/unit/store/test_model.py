@@ -195,3 +195,17 @@ async def test_an_old_sqlite_database_is_upgraded_keeping_its_deliveries(tmp_pat
         assert await store.migrate() == f"up to date (schema version {len(SQLITE_MIGRATIONS)})"
     finally:
         await store.close()
+
+
+async def test_destinations_whose_threads_all_wait_do_not_crowd_out_a_free_one(
+        store: Store) -> None:
+    # Three destinations each with a thread whose first message is retrying, and the
+    # second due; one more destination with a free message. A claim of 3 finds it.
+    for name in ("a", "b", "c"):
+        await route_one(store, threaded(name, "1:job:7", destination=f"slack:#{name}"),
+                        threaded(name, "1:job:7", destination=f"slack:#{name}"))
+    first = await store.claim(T0, LEASE, 10)
+    for d in first:
+        await store.retry_later(d.id, T0 + 600, "slack: timeout", T0)
+    await route_one(store, new("z", destination="slack:#z"), now=T0 + 1)
+    assert [d.channel for d in await store.claim(T0 + 2, LEASE, 3)] == ["z"]
