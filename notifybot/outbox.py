@@ -244,7 +244,7 @@ class Outbox:
     def _outcome(self, delivery: Delivery, sender: Sender | None, receipt: Receipt,
                  mark: ThreadMark | None, error: DeliveryError | None, now: float) -> Outcome:
         paced = delivery.destination if sender is not None and sender.pace > 0 else None
-        base = Outcome(delivery.id, DeliveryStatus.SENT, delivery.attempts, pace_key=paced,
+        base = Outcome(delivery.id, DeliveryStatus.SENT, delivery.claim, pace_key=paced,
                        destination=delivery.destination)
         if error is None:
             return replace(base, receipt=receipt.detail, handle=receipt.handle, thread=mark)

@@ -120,15 +120,18 @@ class Delivery:
     broadcast: bool = False
     thread_role: str | None = None  # "root" or "reply", once sent in a thread
     note: str | None = None
+    claim: int = 0  # how many times it was claimed: the fence of this attempt's outcome
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What one attempt came to, recorded in a group with others (one commit).
 
-    Fenced by ``attempt``: a late outcome of an attempt whose lease expired and
-    whose delivery was claimed again changes nothing. ``attempt=None`` skips the
-    fence (commands and tests). ``pace_key`` is the destination when it is
+    Fenced by ``attempt``, the delivery's claim number (``Delivery.claim``, which
+    only ever grows): a late outcome of an attempt whose lease expired and whose
+    delivery was claimed again changes nothing. ``attempt=None`` skips the fence
+    (commands and tests). Not ``attempts``: that count is given back (a 429, a
+    release) and reset (a replay), so it could repeat. ``pace_key`` is the destination when it is
     paced: its pace then counts from now, the end of the send.
     """
 

@@ -172,7 +172,7 @@ class PostgresStore(SQLStore):
                 return []
             rows = await conn.fetch(
                 "WITH claimed AS (UPDATE deliveries SET status = 'sending', "
-                "attempts = attempts + 1, lease_until = $2, updated_at = $1 "
+                "attempts = attempts + 1, claims = claims + 1, lease_until = $2, updated_at = $1 "
                 f"WHERE id = ANY($3::bigint[]) RETURNING *) SELECT {DELIVERY_COLUMNS} "
                 "FROM claimed d JOIN events e ON e.id = d.event_id ORDER BY d.id",
                 now, now + lease, ids)

@@ -11,7 +11,7 @@ DELIVERY_COLUMNS = (
     "d.id, d.event_id, e.name, d.channel, d.subscription, d.destination, d.status, d.attempts, "
     "d.payload, d.created_at, d.next_attempt_at, d.last_error, d.receipt, d.key, d.kind, "
     "d.thread_key, d.not_before, d.handle, d.origin_id, d.update_payload, d.broadcast, "
-    "d.thread_role, d.note, d.gather"
+    "d.thread_role, d.note, d.gather, d.claims"
 )
 DELIVERY_FROM = "FROM deliveries d JOIN events e ON e.id = d.event_id"
 EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
@@ -41,7 +41,7 @@ def delivery_from(row: Any, event_ids: tuple[int, ...] | None = None) -> Deliver
         not_before=None if row[16] is None else float(row[16]), handle=row[17],
         origin_id=None if row[18] is None else int(row[18]),
         update=None if row[19] is None else json.loads(row[19]), broadcast=bool(row[20]),
-        thread_role=row[21], note=row[22],
+        thread_role=row[21], note=row[22], claim=int(row[24]),
         event_ids=event_ids if event_ids is not None else (int(row[1]),),
     )
 

@@ -112,6 +112,7 @@ _DELIVERY_COLUMNS_V2 = """
             lease_until {real},
             last_error TEXT,
             receipt TEXT,
+            claims INTEGER NOT NULL DEFAULT 0,
             key TEXT NOT NULL UNIQUE,
             kind TEXT NOT NULL DEFAULT 'message',
             gather TEXT,

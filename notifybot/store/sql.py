@@ -91,7 +91,7 @@ _RETRY = ("UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_e
 _DEAD = ("UPDATE deliveries SET status = 'dead', last_error = ?, lease_until = NULL, updated_at = ? "
          "WHERE id = ? AND status = 'sending'")
 # A late outcome of an attempt that lost its lease changes nothing:
-_FENCE = " AND attempts = ?"
+_FENCE = " AND claims = ?"
 _OUTCOME_SQL = {DeliveryStatus.SENT: _SENT, DeliveryStatus.PENDING: _RETRY,
                 DeliveryStatus.DEAD: _DEAD}
 _REAL = "CAST(? AS DOUBLE PRECISION)"  # typed, so PostgreSQL knows a NULL parameter's type

@@ -214,6 +214,7 @@ class SQLiteStore(SQLStore):
             marks = ",".join("?" * len(ids))
             await conn.execute(
                 f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
+                "claims = claims + 1, "
                 f"lease_until = ?, updated_at = ? WHERE id IN ({marks})", now + lease, now, *ids)
             if paced:
                 await conn.executemany(

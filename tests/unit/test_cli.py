@@ -385,7 +385,7 @@ def test_preview_says_whether_a_message_starts_or_joins_its_jobs_thread(
                                                      thread_key="42:job:15471")], time.time())
             [claimed] = await store.claim(time.time(), 60, 1)
             mark = ThreadMark(destination, "42:job:15471", "1700000000.0001", root=True)
-            await store.record([Outcome(claimed.id, DeliveryStatus.SENT, claimed.attempts,
+            await store.record([Outcome(claimed.id, DeliveryStatus.SENT, claimed.claim,
                                         handle=mark.handle, thread=mark)], time.time())
         finally:
             await store.close()

@@ -251,7 +251,7 @@ async def test_a_fallback_lost_to_a_crash_is_made_by_the_periodic_check(tmp_path
     h = await harness_for(tmp_path, store)
     await h.event()
     claimed, = await h.store.claim(h.clock(), 60, 10)
-    await h.store.record([Outcome(claimed.id, DeliveryStatus.DEAD, claimed.attempts,
+    await h.store.record([Outcome(claimed.id, DeliveryStatus.DEAD, claimed.claim,
                                   error="slack: invalid_auth")], h.clock())
     assert await h.hops.recover() == 1
     assert await h.hops.recover() == 0
@@ -265,7 +265,7 @@ async def test_the_periodic_check_leaves_old_dead_deliveries_alone(tmp_path: Pat
     h = await harness_for(tmp_path, store)
     await h.event()
     claimed, = await h.store.claim(h.clock(), 60, 10)
-    await h.store.record([Outcome(claimed.id, DeliveryStatus.DEAD, claimed.attempts,
+    await h.store.record([Outcome(claimed.id, DeliveryStatus.DEAD, claimed.claim,
                                   error="slack: invalid_auth")], h.clock())
     h.clock.now += 2 * 3600
     assert await h.hops.recover() == 0

@@ -420,11 +420,11 @@ async def test_a_late_outcome_of_an_expired_attempt_changes_nothing(store: Store
     [second] = await store.claim(T0 + LEASE + 1, LEASE, 10)  # the lease ran out: taken over
     assert second.attempts == first.attempts + 1
     await store.retry_later(first.id, T0 + 999, "late timeout", T0 + LEASE + 2,
-                            attempt=first.attempts)
-    await store.mark_dead(first.id, "late", T0 + LEASE + 2, attempt=first.attempts)
+                            attempt=first.claim)
+    await store.mark_dead(first.id, "late", T0 + LEASE + 2, attempt=first.claim)
     row = await status_of(store, first.id)
     assert row.status is SENDING, "the running attempt keeps the delivery"
-    await store.mark_sent(second.id, "ok", T0 + LEASE + 3, attempt=second.attempts)
+    await store.mark_sent(second.id, "ok", T0 + LEASE + 3, attempt=second.claim)
     assert (await status_of(store, first.id)).status is SENT
 
 
@@ -432,7 +432,7 @@ async def test_a_rate_limited_attempt_is_given_back(store: Store) -> None:
     await enqueue(store, new("ops"))
     [claimed] = await store.claim(T0, LEASE, 10)
     await store.retry_later(claimed.id, T0 + 5, "429", T0 + 1, blocked_until=T0 + 5,
-                            attempt=claimed.attempts, count_attempt=False)
+                            attempt=claimed.claim, count_attempt=False)
     assert (await status_of(store, claimed.id)).attempts == 0
 
 

@@ -117,7 +117,7 @@ async def test_threads_keep_their_root_until_forgotten_or_too_old(store: Store) 
     await route_one(store, threaded("a", "1:job:7"), threaded("b", "1:job:7"))
     [a] = await store.claim(T0, LEASE, 10)
     mark = ThreadMark("slack:#ops", "1:job:7", "1700000000.000100", root=True)
-    await store.record([Outcome(a.id, SENT, a.attempts, receipt="ts", handle=mark.handle,
+    await store.record([Outcome(a.id, SENT, a.claim, receipt="ts", handle=mark.handle,
                                 thread=mark)], T0 + 1)
     assert await store.thread_root("slack:#ops", "1:job:7", since=T0 - 100) == ThreadRoot(mark.handle)
     assert await store.thread_root("slack:#ops", "1:job:7", since=T0 + 2) is None  # too old
@@ -135,7 +135,7 @@ async def test_a_late_outcome_marks_no_thread(store: Store) -> None:
     [a] = await store.claim(T0, LEASE, 10)
     [again] = await store.claim(T0 + LEASE + 1, LEASE, 10)  # the lease ran out
     mark = ThreadMark("slack:#ops", "1:job:7", "late", root=True)
-    await store.record([Outcome(a.id, SENT, a.attempts, handle="late", thread=mark)], T0 + 40)
+    await store.record([Outcome(a.id, SENT, a.claim, handle="late", thread=mark)], T0 + 40)
     assert await store.thread_root("slack:#ops", "1:job:7", since=0) is None
     assert (await status_of(store, again.id)).status is DeliveryStatus.SENDING
 
@@ -144,10 +144,10 @@ async def test_outcomes_recorded_together(store: Store) -> None:
     await route_one(store, new("a"), new("b"), new("c", destination="tg:1", pace=2.0))
     a, b, c = await store.claim(T0, LEASE, 10)
     await store.record([
-        Outcome(a.id, SENT, a.attempts, receipt="ok"),
-        Outcome(b.id, PENDING, b.attempts, error="slack: 429", retry_at=T0 + 30,
+        Outcome(a.id, SENT, a.claim, receipt="ok"),
+        Outcome(b.id, PENDING, b.claim, error="slack: 429", retry_at=T0 + 30,
                 count_attempt=False, blocked_until=T0 + 30, destination=b.destination),
-        Outcome(c.id, DEAD, c.attempts, error="telegram: chat not found", pace_key="tg:1"),
+        Outcome(c.id, DEAD, c.claim, error="telegram: chat not found", pace_key="tg:1"),
     ], T0 + 1)
     found = {d.channel: d for d in await store.list_deliveries()}
     assert found["a"].status is SENT and found["a"].receipt == "ok"
@@ -209,3 +209,18 @@ async def test_destinations_whose_threads_all_wait_do_not_crowd_out_a_free_one(
         await store.retry_later(d.id, T0 + 600, "slack: timeout", T0)
     await route_one(store, new("z", destination="slack:#z"), now=T0 + 1)
     assert [d.channel for d in await store.claim(T0 + 2, LEASE, 3)] == ["z"]
+
+
+async def test_a_late_outcome_never_matches_a_later_claim_even_after_a_replay(
+        store: Store) -> None:
+    # The attempt count is given back and reset; the claim number only grows.
+    await route_one(store, new("ops"))
+    [slow] = await store.claim(T0, LEASE, 10)  # a send that will outlive its lease
+    [second] = await store.claim(T0 + LEASE + 1, LEASE, 10)
+    await store.retry_later(second.id, T0 + LEASE + 2, "slack: 429", T0 + LEASE + 1,
+                            attempt=second.claim, count_attempt=False)
+    assert await store.replay(delivery_id=second.id, now=T0 + LEASE + 2) == 1
+    [third] = await store.claim(T0 + LEASE + 2, LEASE, 10)
+    assert third.attempts == slow.attempts == 1 and third.claim == 3
+    await store.mark_sent(slow.id, "late", T0 + LEASE + 3, attempt=slow.claim)
+    assert (await status_of(store, third.id)).status is DeliveryStatus.SENDING
