@@ -85,7 +85,9 @@ class NewDelivery:
     event_ids: tuple[int, ...] = ()
     thread_key: str | None = None
     not_before: float | None = None  # held until then (active hours, group_wait, digest window)
-    update: Mapping[str, Any] | None = None  # what the thread's root should show afterwards
+    # A fixed look for the thread's root once sent; routing leaves it empty and the
+    # outbox renders the root's look when a reply goes (Outbox.root_view).
+    update: Mapping[str, Any] | None = None
     broadcast: bool = False
     kind: DeliveryKind = DeliveryKind.MESSAGE
     origin_id: int | None = None  # the delivery a fallback or escalation speaks for

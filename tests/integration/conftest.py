@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -12,6 +15,7 @@ from tests.integration.service import InProcessService, Service
 from tests.standins.slack_api import SlackStandIn
 from tests.standins.smtp import SMTPStandIn, make_certificate
 from tests.standins.telegram_api import PRIVATE_CHAT, TelegramStandIn
+from tests.unit.store.conftest import admin_connection, database_url
 
 SAMPLES = Path(__file__).parents[2] / "samples"
 SMTP_USER, SMTP_PASSWORD = "notifybot", "smtp-secret-password"
@@ -117,3 +121,19 @@ async def service(standins: StandIns) -> AsyncIterator[InProcessService]:
     running = await standins.app(standins.config()).start()
     yield running
     await running.terminate()
+
+
+@asynccontextmanager
+async def fresh_database(prefix: str = "nbit") -> AsyncIterator[str]:
+    """A new database on the PostgreSQL test server, dropped afterwards: its URL.
+
+    Several ``notifybot serve`` processes can share it, as instances would.
+    """
+    admin = await admin_connection()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(database_url())._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()

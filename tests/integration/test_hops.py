@@ -10,19 +10,16 @@ Telegram.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from tests.integration.conftest import SMTP_PASSWORD, SMTP_USER, StandIns
+from tests.integration.conftest import SMTP_PASSWORD, SMTP_USER, StandIns, fresh_database
 from tests.integration.service import EXPORT_KEY, Service, free_port
 from tests.polling import eventually
-from tests.unit.store.conftest import admin_connection, database_url
 
 CONFIG = """
 [server]
@@ -93,14 +90,8 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'notifybot.db'}"
         return
-    admin = await admin_connection()
-    name = f"nbhop_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(database_url())._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with fresh_database("nbhop") as url:
+        yield url
 
 
 async def serve(standins: StandIns, database: str, *, slack_token: str | None = None,

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from itertools import pairwise
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from tests.integration.conftest import SAMPLES, SLACK_CHANNEL, StandIns
+from tests.integration.conftest import SAMPLES, SLACK_CHANNEL, StandIns, fresh_database
 from tests.integration.service import Service
 from tests.polling import eventually
-from tests.unit.store.conftest import admin_connection, database_url
 
 pytestmark = pytest.mark.postgres
 
@@ -24,14 +21,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
     """A fresh database on the test server, dropped afterwards; its URL."""
-    admin = await admin_connection()
-    name = f"nbit_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(database_url())._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with fresh_database() as url:
+        yield url
 
 
 async def start_all(services: list[Service]) -> list[Service]:
