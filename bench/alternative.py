@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from aiohttp import web
 
 from bench.common import (
@@ -54,11 +55,17 @@ CHANNEL = "C0GENERAL"
 class FlakySlack(SlackStandIn):
     """The Slack stand-in, answering every ``refuse_every``-th post with 429 when set."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
         super().__init__(channels={CHANNEL: "general"})
         self.refuse_every = 0
         self.posts = 0
         self.refused = 0
+        self.latency = latency  # seconds before each answer: Slack's round trip over the internet
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return await super()._handle(request)
 
     def _post_message(self, args: Any) -> web.Response:
         self.posts += 1
@@ -99,6 +106,23 @@ async def post_all(url: str, jobs: range, concurrency: int) -> tuple[Counter[int
         start = time.time()
         await asyncio.gather(*(one(job) for job in jobs))
     return statuses, time.time() - start
+
+
+class CpuClock:
+    """CPU seconds used from now on by a server process (with its children) and by this
+    process (the load generator and the stand-in): where each message's cost lands."""
+
+    def __init__(self, pid: int) -> None:
+        self.server = psutil.Process(pid)
+        self.start = self._times()
+
+    def _times(self) -> tuple[float, float]:
+        t = self.server.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system, time.process_time()
+
+    def used(self) -> dict[str, float]:
+        server, harness = self._times()
+        return {"server": server - self.start[0], "harness": harness - self.start[1]}
 
 
 class Systems:
@@ -144,9 +168,11 @@ class Systems:
         try:
             self.slack.messages.clear()
             async with profiled(server.pid, profile):
+                cpu = CpuClock(server.pid)
                 start = time.time()
                 statuses, posting = await post_all(url, range(1, events + 1), concurrency)
                 await poll(lambda: len(self.slack.messages) >= events, limit)
+                used = cpu.used()
         finally:
             server.stop()
         last = self.slack.messages[-1].time if self.slack.messages else start
@@ -155,7 +181,9 @@ class Systems:
         return {"events": events, "statuses": dict(statuses), "posting_s": round(posting, 2),
                 "delivered": delivered, "seconds": round(last - start, 2),
                 "all_delivered_once": len(jobs) == events and delivered == events,
-                "delivered_per_s": round(delivered / (last - start), 1) if delivered else 0.0}
+                "delivered_per_s": round(delivered / (last - start), 1) if delivered else 0.0,
+                "cpu_ms_per_message": {who: round(1000 * seconds / max(delivered, 1), 2)
+                                       for who, seconds in used.items()}}
 
     async def loss(self, name: str, events: int, concurrency: int, refuse_every: int,
                    limit: float) -> dict[str, Any]:

@@ -46,7 +46,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"machine: {machine()}")
     tmp = Path(tempfile.mkdtemp(prefix="nb-burst-"))
     rounds: list[dict[str, Any]] = []
-    async with FlakySlack() as nb_slack, FlakySlack() as naive_slack:
+    latency = args.latency / 1000
+    async with FlakySlack(latency) as nb_slack, FlakySlack(latency) as naive_slack:
         systems = {"notifybot": Systems(nb_slack, tmp),
                    "naive": Systems(naive_slack, tmp,
                                     naive_session_per_call=args.naive_session_per_call)}
@@ -72,6 +73,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     summary = {
         "command": f"python -m bench.burst --runs {args.runs} --events {args.events} "
                    f"--concurrency {args.concurrency}"
+                   + (f" --latency {args.latency:g}" if args.latency else "")
                    + (" --naive-session-per-call" if args.naive_session_per_call else ""),
         "messages/s median": per_s,
         "messages/s per round": {name: [r[name]["delivered_per_s"] for r in rounds]
@@ -94,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--runs", type=int, default=3)
     options.add_argument("--events", type=int, default=600)
     options.add_argument("--concurrency", type=int, default=16)
+    options.add_argument("--latency", type=float, default=0.0, metavar="MS",
+                         help="each stand-in answers this many ms late, as Slack does over the "
+                              "internet (default 0: at once)")
     options.add_argument("--limit", type=float, default=120.0,
                          help="seconds to wait for the last message after the last POST")
     options.add_argument("--naive-session-per-call", action="store_true",

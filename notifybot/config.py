@@ -84,7 +84,7 @@ class DeliveryConfig:
     backoff_max: float = 600.0
     lease: float = 60.0
     poll_interval: float = 1.0
-    concurrency: int = 16
+    concurrency: int = 64
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ KINDS: Mapping[str, ChannelKind] = {
     "email": ChannelKind(
         "notifybot.channels.email",
         frozenset({"host", "port", "security", "username", "password", "from", "to",
-                   "timeout", "ca_file", "pace"}),
+                   "timeout", "ca_file", "pace", "connections"}),
     ),
 }
 

@@ -10,10 +10,15 @@ carries the thread's steady subject (``context.subject``), and a reply names the
 root in ``In-Reply-To`` and ``References``, which is how Gmail, Outlook and
 Thunderbird group a conversation. Email cannot edit what it sent (``edits`` is
 False). People mentioned (payload ``cc``) are copied in ``Cc``.
+
+At most ``connections`` conversations (default 4) are open to the server at once,
+whatever the outbox's ``concurrency``: a burst of emails must not look like an
+attack to a mail server that limits connections per client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import logging
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 DEFAULT_TIMEOUT = 15.0
+DEFAULT_CONNECTIONS = 4
 REASON_LIMIT = 160
 E = TypeVar("E", bound=BaseException)
 _ENHANCED_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\s+")
@@ -61,7 +67,8 @@ class EmailSender:
     def __init__(self, name: str, *, host: str, port: int, security: str, sender: str,
                  recipients: Sequence[str], username: Secret | None = None,
                  password: Secret | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 tls_context: ssl.SSLContext | None = None, pace: float = 0.0) -> None:
+                 tls_context: ssl.SSLContext | None = None, pace: float = 0.0,
+                 connections: int = DEFAULT_CONNECTIONS) -> None:
         self.name = name
         self.destination = f"email:{host}:{port}"
         self.pace = pace
@@ -69,6 +76,8 @@ class EmailSender:
         self.sender, self.recipients = sender, tuple(recipients)
         self._username, self._password = username, password
         self._tls_context = tls_context
+        self.connections = connections
+        self._open = asyncio.Semaphore(connections)
 
     def __repr__(self) -> str:
         return f"<EmailSender {self.name} {self.security}://{self.host}:{self.port}>"
@@ -89,9 +98,10 @@ class EmailSender:
         copied = [address for _, address in getaddresses(message.get_all("Cc", []))]
         recipients = [*(address_of(r) for r in self.recipients), *copied]
         try:
-            refused, reply = await aiosmtplib.send(
-                message, sender=address_of(self.sender), recipients=recipients,
-                **self._connection())
+            async with self._open:  # the wait for a free connection is not the server's time
+                refused, reply = await aiosmtplib.send(
+                    message, sender=address_of(self.sender), recipients=recipients,
+                    **self._connection())
         except _FAILURES as exc:
             raise self._failure(exc) from exc
         detail = f"smtp: {_clean(reply)}; Message-ID {message['Message-ID']}"
@@ -308,7 +318,15 @@ def build(name: str, options: Mapping[str, Any]) -> EmailSender:
         timeout=seconds(options, "timeout", DEFAULT_TIMEOUT, channel=name, positive=True),
         tls_context=_tls_context(options.get("ca_file"), key("ca_file")),
         pace=seconds(options, "pace", 0.0, channel=name),
+        connections=_connections(options.get("connections", DEFAULT_CONNECTIONS),
+                                 key("connections")),
     )
+
+
+def _connections(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ConfigError("must be a whole number from 1 to 100", key=key)
+    return value
 
 
 def _is_loopback(host: str) -> bool:

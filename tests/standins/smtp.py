@@ -121,6 +121,14 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.standin.in_data += 1
+        self.standin.most_in_data = max(self.standin.most_in_data, self.standin.in_data)
+        try:
+            return await self._data(server, session, envelope)
+        finally:
+            self.standin.in_data -= 1
+
+    async def _data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.standin.delay:
             await asyncio.sleep(self.standin.delay)  # the server being slow, not a test waiting
         if self.faults:
@@ -170,6 +178,8 @@ class SMTPStandIn:
         self.failed_logins = 0
         self.refusals: dict[str, str] = {}
         self.delay = 0.0  # seconds before answering DATA
+        self.in_data = 0  # DATA commands being answered now
+        self.most_in_data = 0  # ...and the most at once so far
         self._handler = _Handler(self)
         self._arrived = asyncio.Condition()
         self._server: asyncio.Server | None = None

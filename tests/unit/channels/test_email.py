@@ -200,6 +200,17 @@ async def test_dropped_connection_is_temporary(smtp: SMTPStandIn,
     assert caught.value.reason == "smtp: connection lost"
 
 
+async def test_a_burst_opens_at_most_connections_at_once(smtp: SMTPStandIn,
+                                                          certificate: Certificate) -> None:
+    smtp.delay = 0.2  # each DATA answered late, so sends would overlap if let
+    sender = build("oncall", options(smtp, certificate, connections=2))
+    await asyncio.gather(*(sender.send({**PAYLOAD, "subject": f"message {n}"})
+                           for n in range(6)))
+    assert sorted(m.message["Subject"] for m in smtp.messages) == [
+        f"message {n}" for n in range(6)]
+    assert smtp.most_in_data == 2
+
+
 async def test_slow_server_times_out_as_temporary(smtp: SMTPStandIn,
                                                   certificate: Certificate) -> None:
     smtp.delay = 30  # before answering DATA
@@ -287,8 +298,8 @@ MINIMAL = {"type": "email", "host": "smtp.example.com", "from": "bot@example.com
 def test_defaults(security: str, port: int) -> None:
     sender = build("oncall", {**MINIMAL, "security": security})
     assert isinstance(sender, EmailSender)
-    assert (sender.kind, sender.name, sender.port, sender.timeout, sender.pace) == (
-        "email", "oncall", port, 15.0, 0.0)
+    assert (sender.kind, sender.name, sender.port, sender.timeout, sender.pace,
+            sender.connections) == ("email", "oncall", port, 15.0, 0.0, 4)
     assert sender.destination == f"email:smtp.example.com:{port}"
     assert build("oncall", MINIMAL).security == "starttls"
 
@@ -325,6 +336,10 @@ def test_plaintext_refused_off_loopback(host: str) -> None:
     ({"timeout": 0}, "timeout"),
     ({"timeout": "15"}, "timeout"),
     ({"pace": -1}, "pace"),
+    ({"connections": 0}, "connections"),
+    ({"connections": "4"}, "connections"),
+    ({"connections": True}, "connections"),
+    ({"connections": 2.5}, "connections"),
     ({"ca_file": "/nonexistent/ca.pem"}, "ca_file"),
 ])
 def test_invalid_options(change: dict[str, Any], key: str) -> None:
