@@ -10,6 +10,13 @@ channel; notifybot's has ``pace = 0`` and its database is SQLite on disk in the
 temporary folder. ``--runs`` rounds, alternating which system goes first; in each,
 ``--events`` webhooks are posted with ``--concurrency`` in flight, and the figure
 is messages at the stand-in per second, from the first POST to the last message.
+Each round also reports the CPU time each server used per message, and the
+harness's (this process: the load generator and both stand-ins).
+
+The stand-ins answer at once by default, so both systems are bound by CPU.
+``--latency MS`` makes every answer that late, as Slack's API is over the
+internet (100–300 ms from most servers): the naive receiver then holds each
+webhook for a round trip, and notifybot sends ``[delivery] concurrency`` at once.
 
 The target is the ratio of the medians, notifybot ÷ naive, ≥ 1.5; a round
 counts only if every message arrived exactly once.
@@ -80,6 +87,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                  for name in NAMES},
         "webhooks answered in s per round": {name: [r[name]["posting_s"] for r in rounds]
                                              for name in NAMES},
+        "server CPU ms per message, median": {
+            name: round(median(r[name]["cpu_ms_per_message"]["server"] for r in rounds), 2)
+            for name in NAMES},
         "every message delivered once, every round": complete,
         f"ratio of medians notifybot / naive (target >= {TARGET})": ratio,
         "met": complete and ratio >= TARGET,
