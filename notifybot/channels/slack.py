@@ -45,6 +45,12 @@ from notifybot.secret import Secret
 from .base import STANDALONE, Receipt, SendContext, require, seconds
 
 log = logging.getLogger(__name__)
+# slack-sdk formats a debug line of every request and response (the whole message)
+# unless its logger's *own* level is above DEBUG: it tests ``logger.level``, not
+# ``isEnabledFor``, and a logger left at NOTSET has level 0. Its own logger, with a
+# level, costs nothing per call (about 40 µs a message otherwise).
+_SDK_LOG = logging.getLogger(f"{__name__}.sdk")
+_SDK_LOG.setLevel(logging.INFO)
 
 DEFAULT_BASE_URL = "https://slack.com/api/"
 DEFAULT_TIMEOUT = 10.0
@@ -107,7 +113,8 @@ class SlackSender:
         # can double a message Slack did post; retrying is the outbox's job.
         # Proxy: slack-sdk reads HTTP(S)_PROXY itself and ignores NO_PROXY (stack.md §1.1).
         self._client = AsyncWebClient(token=self._token.reveal(), base_url=self.base_url,
-                                      session=self._session, retry_handlers=[])
+                                      session=self._session, retry_handlers=[],
+                                      logger=_SDK_LOG)
 
     async def close(self) -> None:
         """Close the HTTP session."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -75,6 +76,17 @@ async def test_send_posts_text_and_blocks(slack: SlackStandIn, sender: SlackSend
     assert first.detail == first.handle == posted.ts
     assert "thread_ts" not in posted.body, "a message without a root is not a reply"
     assert float(second.detail) > float(first.detail)
+
+
+async def test_slack_sdk_formats_no_debug_lines_even_at_debug_level(
+        slack: SlackStandIn, sender: SlackSender, caplog: pytest.LogCaptureFixture) -> None:
+    # slack-sdk tests its logger's own level: left at NOTSET, it would build a debug
+    # line of every request and response (the whole message) on every send.
+    caplog.set_level(logging.DEBUG)
+    await sender.send(PAYLOAD)
+    assert slack.messages
+    sdk = [r.getMessage() for r in caplog.records if r.name.startswith(("slack_sdk", "notifybot"))]
+    assert not [line for line in sdk if "Sending a request" in line or "Received the following" in line]
 
 
 @pytest.mark.parametrize(("channel", "reason"), [
