@@ -195,7 +195,10 @@ class Outbox:
         if key is None or not sender.replies:
             return await sender.send(payload, STANDALONE), None
         since = self.clock() - self.thread_ages.get(delivery.channel, DEFAULT_THREAD_AGE)
-        root = await self.store.thread_root(delivery.destination, key, since)
+        if delivery.root_known:  # read by the claim: no second round trip
+            root = delivery.root if delivery.root and delivery.root.created_at >= since else None
+        else:
+            root = await self.store.thread_root(delivery.destination, key, since)
         context = (SendContext(key) if root is None else
                    SendContext(key, root.handle, broadcast=delivery.broadcast, subject=root.subject))
         try:

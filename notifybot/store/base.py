@@ -123,6 +123,11 @@ class Delivery:
     thread_role: str | None = None  # "root" or "reply", once sent in a thread
     note: str | None = None
     claim: int = 0  # how many times it was claimed: the fence of this attempt's outcome
+    # The thread's root as the claim found it (``root_known``), so that sending needs no
+    # second read. It cannot change before the send: the claim hands out one message of
+    # a thread at a time.
+    root: ThreadRoot | None = field(default=None, repr=False)
+    root_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,10 +173,11 @@ class ThreadMark:
 
 @dataclass(frozen=True)
 class ThreadRoot:
-    """A thread's root as stored: what replies reply to, and its subject if any."""
+    """A thread's root as stored: what replies reply to, its subject if any, and its age."""
 
     handle: str
     subject: str | None = None
+    created_at: float = field(default=0.0, compare=False)
 
 
 class Store(Protocol):

@@ -31,7 +31,7 @@ from ..events import safe_text
 from . import pg_sql
 from .base import Delivery
 from .pg_listener import Listener
-from .rows import DELIVERY_COLUMNS
+from .rows import DELIVERY_COLUMNS, ROOT_COLUMNS, ROOT_JOIN
 from .schema import POSTGRES_MIGRATIONS
 from .sql import POSTGRES, Conn, LeaseSweep, SQLStore
 
@@ -175,8 +175,9 @@ class PostgresStore(SQLStore):
             rows = await conn.fetch(
                 "WITH claimed AS (UPDATE deliveries SET status = 'sending', "
                 "attempts = attempts + 1, claims = claims + 1, lease_until = $2, updated_at = $1 "
-                f"WHERE id = ANY($3::bigint[]) RETURNING *) SELECT {DELIVERY_COLUMNS} "
-                "FROM claimed d JOIN events e ON e.id = d.event_id ORDER BY d.id",
+                f"WHERE id = ANY($3::bigint[]) RETURNING *) SELECT {DELIVERY_COLUMNS}, "
+                f"{ROOT_COLUMNS} FROM claimed d JOIN events e ON e.id = d.event_id {ROOT_JOIN} "
+                "ORDER BY d.id",
                 now, now + lease, ids)
             await conn.execute(
                 "UPDATE destinations SET next_allowed_at = $1 + pace "

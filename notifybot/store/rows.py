@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Delivery, DeliveryKind, DeliveryStatus, NewDelivery, StoredEvent
+from .base import Delivery, DeliveryKind, DeliveryStatus, NewDelivery, StoredEvent, ThreadRoot
 
 DELIVERY_COLUMNS = (
     "d.id, d.event_id, e.name, d.channel, d.subscription, d.destination, d.status, d.attempts, "
@@ -14,6 +14,10 @@ DELIVERY_COLUMNS = (
     "d.thread_role, d.note, d.gather, d.claims"
 )
 DELIVERY_FROM = "FROM deliveries d JOIN events e ON e.id = d.event_id"
+# A claim also reads each delivery's thread root: after DELIVERY_COLUMNS, from this join.
+ROOT_COLUMNS = "t.handle, t.subject, t.created_at"
+ROOT_JOIN = "LEFT JOIN threads t ON t.destination = d.destination AND t.key = d.thread_key"
+_ROOT_AT = DELIVERY_COLUMNS.count(",") + 1  # where ROOT_COLUMNS start in a claimed row
 EVENT_SELECT = "SELECT id, received_at, name, body, content_type, headers FROM events"
 INSERT_VALUES = "(?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_DELIVERY = (
@@ -43,7 +47,17 @@ def delivery_from(row: Any, event_ids: tuple[int, ...] | None = None) -> Deliver
         update=None if row[19] is None else json.loads(row[19]), broadcast=bool(row[20]),
         thread_role=row[21], note=row[22], claim=int(row[24]),
         event_ids=event_ids if event_ids is not None else (int(row[1]),),
+        **_root(row),
     )
+
+
+def _root(row: Any) -> dict[str, Any]:
+    """The thread root a claimed row carries (ROOT_COLUMNS), if it carries them."""
+    if len(row) <= _ROOT_AT:
+        return {}
+    handle, subject, created_at = row[_ROOT_AT], row[_ROOT_AT + 1], row[_ROOT_AT + 2]
+    root = None if handle is None else ThreadRoot(str(handle), subject, float(created_at))
+    return {"root": root, "root_known": True}
 
 
 def gathered(row: Any) -> bool:

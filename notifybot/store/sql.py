@@ -322,9 +322,9 @@ class SQLStore(SilenceQueries):
 
     async def thread_root(self, destination: str, key: str, since: float) -> ThreadRoot | None:
         rows = await self._fetch(
-            "SELECT handle, subject FROM threads WHERE destination = ? AND key = ? "
+            "SELECT handle, subject, created_at FROM threads WHERE destination = ? AND key = ? "
             "AND created_at >= ?", destination, key, since)
-        return ThreadRoot(str(rows[0][0]), rows[0][1]) if rows else None
+        return ThreadRoot(str(rows[0][0]), rows[0][1], float(rows[0][2])) if rows else None
 
     async def forget_thread(self, destination: str, key: str, handle: str) -> None:
         async with self._tx() as conn:

@@ -32,7 +32,7 @@ import aiosqlite
 
 from ..events import safe_text
 from .base import Delivery
-from .rows import DELIVERY_COLUMNS, DELIVERY_FROM
+from .rows import DELIVERY_COLUMNS, DELIVERY_FROM, ROOT_COLUMNS, ROOT_JOIN
 from .schema import SQLITE_MIGRATIONS
 from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, LeaseSweep, SQLStore
 
@@ -221,8 +221,8 @@ class SQLiteStore(SQLStore):
                     "UPDATE destinations SET next_allowed_at = ? + pace WHERE key = ?",
                     [(now, key) for key in paced])
             rows = await conn.fetch(
-                f"SELECT {DELIVERY_COLUMNS} {DELIVERY_FROM} WHERE d.id IN ({marks}) ORDER BY d.id",
-                *ids)
+                f"SELECT {DELIVERY_COLUMNS}, {ROOT_COLUMNS} {DELIVERY_FROM} {ROOT_JOIN} "
+                f"WHERE d.id IN ({marks}) ORDER BY d.id", *ids)
             return await self._with_events(conn, rows)
 
     @staticmethod

@@ -130,6 +130,22 @@ async def test_threads_keep_their_root_until_forgotten_or_too_old(store: Store) 
     assert await store.thread_root("slack:#ops", "1:job:7", since=0) is None
 
 
+async def test_a_claim_brings_each_deliverys_thread_root(store: Store) -> None:
+    await route_one(store, threaded("a", "1:job:7"), threaded("b", "1:job:7"),
+                    threaded("c", None))
+    first = await store.claim(T0, LEASE, 10)
+    assert [(d.channel, d.root_known, d.root) for d in first] == [
+        ("a", True, None), ("c", True, None)]  # a starts the thread; c has none
+    mark = ThreadMark("slack:#ops", "1:job:7", "1700000000.000100", root=True, subject="Job 7")
+    await store.record([Outcome(first[0].id, SENT, first[0].claim, handle=mark.handle,
+                                thread=mark)], T0 + 1)
+    [b] = await store.claim(T0 + 2, LEASE, 10)
+    assert (b.channel, b.root_known, b.root) == ("b", True, ThreadRoot(mark.handle, "Job 7"))
+    assert b.root is not None and b.root.created_at == T0 + 1  # its age: thread_max_age
+    [listed] = [d for d in await store.list_deliveries() if d.id == b.id]
+    assert not listed.root_known  # only a claim reads the root
+
+
 async def test_a_late_outcome_marks_no_thread(store: Store) -> None:
     await route_one(store, threaded("a", "1:job:7"))
     [a] = await store.claim(T0, LEASE, 10)
