@@ -49,6 +49,9 @@ def test_to_int_accepts_hirehop_spellings_of_a_number(value: object, expected: i
         ("2026-05-12T13:04:17", datetime(2026, 5, 12, 13, 4, 17, tzinfo=UTC)),
         ("2026-05-12T14:04:17+01:00", datetime(2026, 5, 12, 13, 4, 17, tzinfo=UTC)),
         (" 2026-05-12 13:04:17 ", datetime(2026, 5, 12, 13, 4, 17, tzinfo=UTC)),
+        ("2026-5-12 9:04:17", datetime(2026, 5, 12, 9, 4, 17, tzinfo=UTC)),  # not ISO, still read
+        ("0001-01-01T00:00:00+05:00", None),  # before year 1 in UTC
+        ("2026-02-30 10:00:00", None),
         ("yesterday", None),
         ("", None),
         (1715519057, None),
