@@ -413,6 +413,8 @@ def _fold(text: str) -> str:
 def _deep_clean(value: Any) -> Any:
     """The payload with control, bidi and mark characters removed from every string."""
     if isinstance(value, str):
+        if value.isprintable():  # the usual case: no control, bidi or mark character
+            return value
         return clean_text(value).translate(_NO_MARKS)
     if isinstance(value, Mapping):
         return {_deep_clean(str(k)): _deep_clean(v) for k, v in value.items()}

@@ -11,6 +11,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -56,6 +57,7 @@ def field_label(name: object) -> str:
     return " ".join(words.split()).capitalize() or text or "Field"
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen field names, asked about for every event
 def is_money_field(name: str) -> bool:
     """Whether a field's numbers are amounts of money, by the words in its name."""
     words = set(re.split(r"[^A-Z0-9]+", name.upper()))
