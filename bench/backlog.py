@@ -95,7 +95,8 @@ async def one_run(run: int, args: argparse.Namespace) -> dict[str, Any]:
         channels = "".join(slack_channel(name, cid, slack.base_url, pace=0.0)
                            for cid, name in CHANNELS.items())
         idle_config = write_config(tmp / "idle", channels)
-        config = write_config(tmp / "drain", channels)
+        config = write_config(tmp / "drain", channels, delivery=(
+            {"concurrency": args.concurrency} if args.concurrency else None))
         idle = await idle_rss(idle_config)
         raw = await raw_rate(slack.base_url, args.raw_count, list(CHANNELS))
         slack.messages.clear()
@@ -172,6 +173,8 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--window", type=float, default=0.0,
                          help="stop after this many seconds of draining: rate and memory over "
                               "that window only, with the backlog still nearly full")
+    options.add_argument("--concurrency", type=int, default=0,
+                         help="[delivery] concurrency of the draining server (default: its own)")
     options.add_argument("--keep", action="store_true")
     options.add_argument("--profile", help="write a py-spy raw profile of the server here")
     options.add_argument("--profile-seconds", type=int, default=15)

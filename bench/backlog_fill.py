@@ -28,7 +28,8 @@ def planned(config_path: Path) -> list[NewDelivery]:
     config = load(config_path, environ=environment())
     senders = {name: build_sender(name, chan.options) for name, chan in config.channels.items()}
     event = parse_event(json.loads(body(15471)))
-    return plan(event, config.index.match(event), renderer_for(config), senders)
+    return plan(event, config.index.match(event), renderer_for(config), senders,
+                config.channels, config.people)
 
 
 def rows(config_path: Path, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
@@ -41,9 +42,11 @@ def rows(config_path: Path, count: int) -> tuple[list[tuple[Any, ...]], list[tup
     for n in range(1, count // len(deliveries) + 1):
         events.append((n, f"bench-{n}", now, "job.status.updated", "application/json", "{}",
                        body(n, "backlog"), now))
-        for d in deliveries:
+        for d in deliveries:  # keyed and threaded (one job each) as routing makes them
+            thread = d.thread_key.replace("15471", str(n)) if d.thread_key else None
             outbox.append((n, d.channel, d.subscription, d.destination, "pending", 0,
-                           template[d.channel].replace("15471", str(n)), now, now, now))
+                           template[d.channel].replace("15471", str(n)), now, now, now,
+                           f"e{n}:{d.channel}:{d.subscription}", thread))
     return events, outbox, {d.destination: d.pace for d in deliveries}
 
 
@@ -56,8 +59,8 @@ async def fill_sqlite(path: Path, config_path: Path, count: int) -> int:
         db.executemany("INSERT INTO events (id, digest, received_at, name, content_type, headers, "
                        "body, routed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", events)
         db.executemany("INSERT INTO deliveries (event_id, channel, subscription, destination, "
-                       "status, attempts, payload, created_at, updated_at, next_attempt_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", outbox)
+                       "status, attempts, payload, created_at, updated_at, next_attempt_at, key, "
+                       "thread_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", outbox)
         db.executemany("INSERT INTO destinations (key, pace, next_allowed_at) VALUES (?, ?, 0)",
                        list(paces.items()))
     return len(outbox)
@@ -78,7 +81,8 @@ async def fill_postgres(url: str, config_path: Path, count: int) -> int:
         await conn.copy_records_to_table(
             "deliveries", records=outbox,
             columns=["event_id", "channel", "subscription", "destination", "status", "attempts",
-                     "payload", "created_at", "updated_at", "next_attempt_at"])
+                     "payload", "created_at", "updated_at", "next_attempt_at", "key",
+                     "thread_key"])
         await conn.executemany("INSERT INTO destinations (key, pace, next_allowed_at) "
                                "VALUES ($1, $2, 0)", list(paces.items()))
         await conn.execute("ANALYZE")
