@@ -35,7 +35,7 @@ from .rows import DELIVERY_COLUMNS, ROOT_COLUMNS, ROOT_JOIN
 from .schema import POSTGRES_MIGRATIONS
 from .sql import POSTGRES, Conn, LeaseSweep, SQLStore
 
-_MIGRATE_LOCK = 0x6E6F7469  # "noti": the advisory lock class of migrate(), one lock per schema
+_MIGRATE_LOCK = 0x6E6F74696679  # "notify": one advisory lock key for every migrate()
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -118,11 +118,9 @@ class PostgresStore(SQLStore):
         await conn.execute(f"NOTIFY notifybot_{what}")  # delivered at COMMIT
 
     async def _prepare_migration(self, conn: Conn) -> None:
-        # Serialises concurrent migrate() calls on one schema; CREATE ... IF NOT EXISTS
-        # alone races on the catalog. Other schemas (other deployments) are not held up.
-        # Released at COMMIT.
-        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _MIGRATE_LOCK,
-                           self.schema or "")
+        # Serialises concurrent migrate() calls; CREATE ... IF NOT EXISTS alone
+        # races on the catalog. Released at COMMIT.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
         if self.schema is not None:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
 
