@@ -16,7 +16,6 @@ that is gone is forgotten and the message starts a new one, at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -38,6 +37,7 @@ from .metrics import Metrics
 from .retry import RetryPolicy
 from .store import Delivery, DeliveryStatus, Store
 from .store.base import Outcome, ThreadMark
+from .waits import wait_set
 
 log = logging.getLogger("notifybot.outbox")
 _NUMBERS = re.compile(r"\d+")
@@ -113,8 +113,7 @@ class Outbox:
                     log.exception("could not claim deliveries; trying again shortly")
                     claimed = []
                 if not claimed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                    await wait_set(self._wake, self.settings.poll_interval)
         finally:
             self._loop_done.set()
 
