@@ -82,6 +82,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._account_next: dict[str, float] = {}
+        self._account_turns: dict[str, asyncio.Lock] = {}
         self._stopping = False
         self._loop_done = asyncio.Event()
         self._loop_done.set()  # not running yet
@@ -301,11 +302,13 @@ class Outbox:
         if sender.account is None or sender.account_pace <= 0:
             return
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        turn = max(now, self._account_next.get(sender.account, now))
-        self._account_next[sender.account] = turn + sender.account_pace
-        if turn > now:
-            await asyncio.sleep(turn - now)
+        async with self._account_turns.setdefault(sender.account, asyncio.Lock()):  # FIFO
+            wait = self._account_next.get(sender.account, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            # The next turn counts from when this send really goes, not from when it was
+            # due: a late wake-up (a busy process) must not let the next follow too soon.
+            self._account_next[sender.account] = loop.time() + sender.account_pace
 
 
 class OutcomeWriter:
