@@ -16,7 +16,6 @@ that is gone is forgotten and the message starts a new one, at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -38,6 +37,7 @@ from .metrics import Metrics
 from .retry import RetryPolicy
 from .store import Delivery, DeliveryStatus, Store
 from .store.base import Outcome, ThreadMark
+from .waits import wait_set
 
 log = logging.getLogger("notifybot.outbox")
 _NUMBERS = re.compile(r"\d+")
@@ -82,6 +82,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._account_next: dict[str, float] = {}
+        self._account_turns: dict[str, asyncio.Lock] = {}
         self._stopping = False
         self._loop_done = asyncio.Event()
         self._loop_done.set()  # not running yet
@@ -113,8 +114,7 @@ class Outbox:
                     log.exception("could not claim deliveries; trying again shortly")
                     claimed = []
                 if not claimed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                    await wait_set(self._wake, self.settings.poll_interval)
         finally:
             self._loop_done.set()
 
@@ -305,11 +305,13 @@ class Outbox:
         if sender.account is None or sender.account_pace <= 0:
             return
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        turn = max(now, self._account_next.get(sender.account, now))
-        self._account_next[sender.account] = turn + sender.account_pace
-        if turn > now:
-            await asyncio.sleep(turn - now)
+        async with self._account_turns.setdefault(sender.account, asyncio.Lock()):  # FIFO
+            wait = self._account_next.get(sender.account, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            # The next turn counts from when this send really goes, not from when it was
+            # due: a late wake-up (a busy process) must not let the next follow too soon.
+            self._account_next[sender.account] = loop.time() + sender.account_pace
 
 
 class OutcomeWriter:

@@ -20,7 +20,6 @@ burst is routed in batches, one transaction each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +46,7 @@ from .store import Delivery, NewDelivery, Store, StoredEvent
 from .store.base import DeliveryKind
 from .summaries import Rendered, gathered
 from .threads import is_status_change, root_update, thread_key, thread_subject
+from .waits import wait_set
 
 log = logging.getLogger("notifybot.pipeline")
 
@@ -325,5 +325,4 @@ class Pipeline:
                 await self.route_pending()
             except Exception:
                 log.exception("could not route events; trying again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_interval)
+            await wait_set(self._wake, poll_interval)

@@ -3,6 +3,11 @@
 Notifications are only a wake-up. They are not stored, so anything sent while
 the connection is down is lost; after a reconnect every callback is woken once
 so that the workers poll at once instead of at their next tick.
+
+Channels are per database, not per schema: the payload names the schema that
+has new work (empty for the default ``search_path``), and a listener ignores
+other schemas' notifications. An empty payload (also what a notifybot before
+this change sends) wakes every listener.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from ..waits import wait_set
 
 log = logging.getLogger("notifybot.store")
 
@@ -23,12 +30,14 @@ class Listener:
     """Keeps one connection LISTENing on :data:`CHANNELS` and calls the ``wake`` callbacks.
 
     ``connect`` opens a new connection (never one from a pool: a pooled
-    connection goes back to the pool and its LISTEN with it).
+    connection goes back to the pool and its LISTEN with it). ``scope`` is the
+    schema whose notifications wake the callbacks.
     """
 
-    def __init__(self, connect: Callable[[], Awaitable[Any]], *, check_every: float = 15.0,
-                 max_backoff: float = 30.0) -> None:
+    def __init__(self, connect: Callable[[], Awaitable[Any]], *, scope: str = "",
+                 check_every: float = 15.0, max_backoff: float = 30.0) -> None:
         self._connect = connect
+        self._scope = scope
         self._check_every = check_every
         self._max_backoff = max_backoff
         self._wakes: list[Callable[[str], None]] = []
@@ -88,11 +97,8 @@ class Listener:
 
     async def _wait_lost(self) -> bool:
         """True once the connection is gone; False after a successful keep-alive check."""
-        try:
-            await asyncio.wait_for(self._lost.wait(), self._check_every)
+        if await wait_set(self._lost, self._check_every):
             return True
-        except TimeoutError:
-            pass
         # A peer that vanished without closing the socket never triggers the
         # termination callback, so ask the server now and then.
         try:
@@ -106,9 +112,9 @@ class Listener:
         if conn is self._conn:
             self._lost.set()
 
-    def _on_notify(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+    def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         word = CHANNELS.get(channel)
-        if word is not None:
+        if word is not None and payload in (self._scope, ""):
             self._wake(word)
 
     def _wake(self, word: str) -> None:

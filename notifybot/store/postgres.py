@@ -12,6 +12,8 @@ processes are kept apart:
   key order: one lock order everywhere, so no deadlocks between them either.
 * ``add_event``, ``route`` and ``replay`` NOTIFY inside their transaction
   (delivered at COMMIT); :meth:`PostgresStore.listen` turns that into wake-ups.
+  The payload is the schema, so deployments in other schemas of the same
+  database (which share the channels) do not wake each other.
 
 Every other query is shared with SQLite (:class:`.sql.SQLStore`).
 """
@@ -78,7 +80,7 @@ class PostgresStore(SQLStore):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
-        self._listener = Listener(self._connect_listener)
+        self._listener = Listener(self._connect_listener, scope=schema or "")
         self._leases = LeaseSweep()
 
     def _settings(self, application: str) -> dict[str, str]:
@@ -115,7 +117,8 @@ class PostgresStore(SQLStore):
             yield _Connection(conn)
 
     async def _notify(self, conn: Conn, what: str) -> None:
-        await conn.execute(f"NOTIFY notifybot_{what}")  # delivered at COMMIT
+        # Delivered at COMMIT; the payload says whose work it is (see pg_listener).
+        await conn.execute("SELECT pg_notify($1, $2)", f"notifybot_{what}", self.schema or "")
 
     async def _prepare_migration(self, conn: Conn) -> None:
         # Serialises concurrent migrate() calls; CREATE ... IF NOT EXISTS alone
@@ -142,7 +145,7 @@ class PostgresStore(SQLStore):
                 digest, now, safe_text(name), safe_text(content_type), json.dumps(dict(headers)),
                 body)
             if new_id is not None:
-                await conn.execute("NOTIFY notifybot_events")
+                await self._notify(conn, "events")
                 return int(new_id), True
             existing = await conn.fetchval("SELECT id FROM events WHERE digest = $1", digest)
             return int(existing), False

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from quart.testing.app import LifespanError
 
+from notifybot import health as health_module
 from notifybot.app import create_app, loopback
 from notifybot.config import load
 from notifybot.store import DeliveryStatus
@@ -303,14 +304,16 @@ async def test_healthz_is_503_while_a_background_task_is_down(harness: Harness) 
     assert (await response.get_json())["tasks"] == {"broken": "failed: RuntimeError"}
 
 
-async def test_a_lock_held_past_busy_timeout_is_a_json_503_and_heals(tmp_path: Path) -> None:
+async def test_a_lock_held_past_busy_timeout_is_a_json_503_and_heals(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
     import time
+    monkeypatch.setattr(health_module, "PROBE_TIMEOUT", 0.5)  # 2 s in service: both wait less
     path = tmp_path / "subscriptions.toml"
     path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
     app = create_app(load(path, environ={}), store=SQLiteStore(tmp_path / "n.db"),
                      senders={"log": FakeSender("log"), "jobs": FakeSender("jobs")},  # type: ignore[dict-item]
-                     storage_timeout=1.0)
+                     storage_timeout=0.5)
     async with app.test_app() as running:
         client = running.test_client()
         other = sqlite3.connect(tmp_path / "n.db", isolation_level=None)  # another process

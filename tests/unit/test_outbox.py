@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -235,3 +236,32 @@ async def test_an_account_pace_spaces_sends_across_its_destinations(store: SQLit
     times = sorted(a.times + b.times)
     gaps = [later - earlier for earlier, later in pairwise(times)]
     assert min(gaps) >= 0.045, "one bot, one pace, whichever chat"
+
+
+class StallingSender(AccountSender):
+    """The first send of the account stalls the whole process (a busy CPU) 50 ms later,
+    while the next send waits for its turn."""
+
+    async def send(self, payload, context=STANDALONE):  # type: ignore[no-untyped-def]
+        if not self.times:  # shared by the account's senders
+            asyncio.get_running_loop().call_later(0.05, time.sleep, 0.12)
+        return await super().send(payload, context)
+
+
+async def test_a_late_turn_does_not_shorten_the_next_gap(store: SQLiteStore) -> None:
+    # Turns at 0, 0.1, 0.2 s; the stall makes the second go at ~0.17 s. The third must
+    # still wait a whole pace after it, not go at 0.2 s as it was first due.
+    a = StallingSender("a", destination="chat:a", account="bot:1", account_pace=0.1)
+    b = StallingSender("b", destination="chat:b", account="bot:1", account_pace=0.1)
+    b.times = a.times = []
+    await enqueue(store, a, 2, 0.0)
+    await enqueue(store, b, 2, 0.0)
+    outbox = Outbox(store, {"a": a, "b": b}, DeliveryConfig(poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    await eventually(lambda: len(a.sent) + len(b.sent) == 4, what="4 sends")
+    await outbox.stop()
+    await runner
+    times = sorted(a.times + b.times)
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    assert max(gaps) >= 0.15, "the stall happened between two turns"
+    assert min(gaps) >= 0.095, "a whole pace after each send, however late it went"

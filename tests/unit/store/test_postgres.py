@@ -19,7 +19,7 @@ from notifybot.store.schema import POSTGRES_MIGRATIONS
 from notifybot.testing import FakeSender
 from tests.polling import eventually
 
-from .conftest import PgStores, admin_connection, database_url, fresh_schema
+from .conftest import PgStores, admin_connection, database_url, fresh_schema, postgres_stores
 from .test_contract import LEASE, T0, add, new
 
 pytestmark = pytest.mark.postgres
@@ -115,6 +115,30 @@ async def test_listen_wakes_on_work_from_another_instance(pg_stores: PgStores) -
     assert "deliveries" not in woken.words
     await writer.route(event_id, [new("ops")], T0)
     await eventually(lambda: "deliveries" in woken.words, what="wake('deliveries') after route")
+
+
+async def test_listen_ignores_work_in_another_schema_of_the_database(pg_stores: PgStores) -> None:
+    listener, writer = await pg_stores(), await pg_stores()
+    woken = Woken()
+    await listener.listen(woken)
+    async with postgres_stores() as elsewhere:  # another deployment, same database
+        other = await elsewhere()
+        await other.route(await add(other), [new("ops")], T0)
+    await add(writer)  # committed after the other schema's work: notified after it
+    await eventually(lambda: woken.words, what="a wake-up for this schema's event")
+    assert woken.words == ["events"], "woken by another schema's events or deliveries"
+
+
+async def test_listen_wakes_on_a_notification_naming_no_schema(pg_stores: PgStores) -> None:
+    listener = await pg_stores()
+    woken = Woken()
+    await listener.listen(woken)
+    admin = await admin_connection()
+    try:
+        await admin.execute("NOTIFY notifybot_deliveries")  # as a notifybot before schema payloads
+    finally:
+        await admin.close()
+    await eventually(lambda: "deliveries" in woken.words, what="a wake-up without a schema")
 
 
 async def test_listen_reconnects_after_the_connection_drops(pg_stores: PgStores) -> None:
