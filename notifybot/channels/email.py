@@ -19,12 +19,13 @@ attack to a mail server that limits connections per client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import logging
 import re
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
@@ -98,10 +99,10 @@ class EmailSender:
         copied = [address for _, address in getaddresses(message.get_all("Cc", []))]
         recipients = [*(address_of(r) for r in self.recipients), *copied]
         try:
-            async with self._open:  # the wait for a free connection is not the server's time
-                refused, reply = await aiosmtplib.send(
-                    message, sender=address_of(self.sender), recipients=recipients,
-                    **self._connection())
+            # The wait for a free connection is not the server's time.
+            async with self._open, self._conversation() as client:
+                refused, reply = await client.send_message(
+                    message, sender=address_of(self.sender), recipients=recipients)
         except _FAILURES as exc:
             raise self._failure(exc) from exc
         detail = f"smtp: {_clean(reply)}; Message-ID {message['Message-ID']}"
@@ -119,16 +120,32 @@ class EmailSender:
 
     async def check(self) -> str:
         """Connect, upgrade to TLS, log in and quit, sending nothing."""
-        client = aiosmtplib.SMTP(**self._connection())
         try:
-            await client.connect()
-            await client.quit()
+            async with self._conversation():
+                pass
         except _FAILURES as exc:
             raise self._failure(exc) from exc
-        finally:
-            client.close()
         login = "logged in" if self._username else "connected (no login)"
         return f"{self.host}:{self.port} ({self.security}): {login}"
+
+    @contextlib.asynccontextmanager
+    async def _conversation(self) -> AsyncIterator[aiosmtplib.SMTP]:
+        """Connect (TLS, login), yield, QUIT; the socket is closed when this ends.
+
+        aiosmtplib's close() only starts TLS's goodbye (close_notify), which needs
+        more turns of the event loop: a short-lived loop (``send-test``) could end
+        first and leave the socket to the garbage collector. After QUIT nothing is
+        left to say, so the connection is aborted, as smtplib closes its socket.
+        """
+        client = aiosmtplib.SMTP(**self._connection())
+        transport = None
+        try:
+            async with client:
+                transport = client.transport
+                yield client
+        finally:
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
 
     def _connection(self) -> dict[str, Any]:
         return {

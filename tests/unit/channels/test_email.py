@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 import traceback
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,22 @@ async def test_a_burst_opens_at_most_connections_at_once(smtp: SMTPStandIn,
     assert sorted(m.message["Subject"] for m in smtp.messages) == [
         f"message {n}" for n in range(6)]
     assert smtp.most_in_data == 2
+
+
+async def test_a_loop_that_ends_right_after_a_send_leaves_no_socket_open(
+        smtp: SMTPStandIn, certificate: Certificate) -> None:
+    # send-test's own event loop ends as soon as the message is sent: TLS's goodbye
+    # must not be what closes the socket, or the garbage collector finds it open.
+    def send_in_a_loop_of_its_own() -> None:
+        asyncio.run(build("oncall", options(smtp, certificate)).send(PAYLOAD))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            await asyncio.to_thread(send_in_a_loop_of_its_own)
+        gc.collect()
+    assert len(smtp.messages) == 5
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def test_slow_server_times_out_as_temporary(smtp: SMTPStandIn,
