@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -150,7 +151,7 @@ def create_app(config: Config, *, store: Store | None = None,
         body = await request.get_data(as_text=False, parse_form_data=False)
         assert isinstance(body, bytes)
         receiving = asyncio.ensure_future(
-            pipeline.receive(body, request.content_type or "", request.headers))  # type: ignore[arg-type]
+            pipeline.receive(body, request.content_type or "", dict(request.headers)))
         receiving.add_done_callback(_retrieve)  # its outcome may come after our answer
         try:
             async with asyncio.timeout(storage_timeout):  # cheaper than wait_for per request
@@ -259,7 +260,11 @@ async def _close_senders(senders: dict[str, Sender]) -> None:
 
 def _json(answer: dict[str, Any]) -> Response:
     """A JSON answer, encoded directly (the webhook's hot path; jsonify costs more)."""
-    return Response(orjson.dumps(answer), content_type="application/json")
+    try:
+        body = orjson.dumps(answer)
+    except TypeError:  # a reason naming a file with a lone surrogate: the stdlib escapes it
+        body = json.dumps(answer).encode()
+    return Response(body, content_type="application/json")
 
 
 def _error(status: int, reason: str) -> tuple[Response, int]:

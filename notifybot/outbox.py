@@ -80,7 +80,9 @@ class Outbox:
         self.thread_ages: Mapping[str, float] = thread_ages or {}
         self.clock = clock
         self._wake = asyncio.Event()
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # By (delivery, claim number): a send that outlived its lease may be claimed
+        # again here while the first attempt still runs; both are counted.
+        self._in_flight: dict[tuple[int, int], asyncio.Task[None]] = {}
         self._account_next: dict[str, float] = {}
         self._account_turns: dict[str, asyncio.Lock] = {}
         self._stopping = False
@@ -127,14 +129,14 @@ class Outbox:
         claimed = await self.store.claim(self.clock(), self.settings.lease, room)
         for delivery in claimed:
             task = asyncio.create_task(self.deliver(delivery))
-            self._in_flight[delivery.id] = task
+            self._in_flight[delivery.id, delivery.claim] = task
             task.add_done_callback(self._done)
         return claimed
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        for delivery_id, running in list(self._in_flight.items()):
+        for attempt, running in list(self._in_flight.items()):
             if running is task:
-                del self._in_flight[delivery_id]
+                del self._in_flight[attempt]
         if not task.cancelled() and task.exception() is not None:
             # The outcome could not be recorded (storage down): the lease brings it back.
             log.error("could not record a delivery's outcome", exc_info=task.exception())
@@ -148,7 +150,7 @@ class Outbox:
         tasks = list(self._in_flight.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
-            unfinished = [i for i, t in self._in_flight.items() if t in pending]
+            unfinished = sorted({i for (i, _), t in self._in_flight.items() if t in pending})
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

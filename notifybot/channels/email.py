@@ -13,7 +13,9 @@ False). People mentioned (payload ``cc``) are copied in ``Cc``.
 
 At most ``connections`` conversations (default 4) are open to the server at once,
 whatever the outbox's ``concurrency``: a burst of emails must not look like an
-attack to a mail server that limits connections per client.
+attack to a mail server that limits connections per client. A send that finds
+none free within ``timeout`` is :class:`~notifybot.errors.RateLimited` (tried
+again a second later, no attempt counted) rather than left waiting past its lease.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    RateLimited,
     TemporaryDeliveryError,
     ThreadGone,
 )
@@ -78,7 +81,8 @@ class EmailSender:
         self._username, self._password = username, password
         self._tls_context = tls_context
         self.connections = connections
-        self._open = asyncio.Semaphore(connections)
+        self._slots: asyncio.Semaphore | None = None  # made in the loop that sends
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<EmailSender {self.name} {self.security}://{self.host}:{self.port}>"
@@ -98,13 +102,23 @@ class EmailSender:
         message = compose(payload, self.sender, self.recipients, context)
         copied = [address for _, address in getaddresses(message.get_all("Cc", []))]
         recipients = [*(address_of(r) for r in self.recipients), *copied]
+        slots = self._connection_slots()
         try:
-            # The wait for a free connection is not the server's time.
-            async with self._open, self._conversation() as client:
+            # At most ``timeout`` for a free connection: a send waiting longer would
+            # outlive its lease and be claimed (and sent) a second time.
+            async with asyncio.timeout(self.timeout):
+                await slots.acquire()
+        except TimeoutError:
+            raise RateLimited(f"smtp: all {self.connections} connections to {self.host}:"
+                              f"{self.port} busy", retry_after=1.0) from None
+        try:
+            async with self._conversation() as client:
                 refused, reply = await client.send_message(
                     message, sender=address_of(self.sender), recipients=recipients)
         except _FAILURES as exc:
             raise self._failure(exc) from exc
+        finally:
+            slots.release()
         detail = f"smtp: {_clean(reply)}; Message-ID {message['Message-ID']}"
         if refused:
             # Some recipients have the message: retrying would send it to them twice.
@@ -127,6 +141,13 @@ class EmailSender:
             raise self._failure(exc) from exc
         login = "logged in" if self._username else "connected (no login)"
         return f"{self.host}:{self.port} ({self.security}): {login}"
+
+    def _connection_slots(self) -> asyncio.Semaphore:
+        """The ``connections`` slots of the running loop (a sender may outlive a loop)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots, self._slots_loop = asyncio.Semaphore(self.connections), loop
+        return self._slots
 
     @contextlib.asynccontextmanager
     async def _conversation(self) -> AsyncIterator[aiosmtplib.SMTP]:

@@ -337,3 +337,12 @@ async def test_a_lock_held_past_busy_timeout_is_a_json_503_and_heals(
         await eventually(healthy, within=30, what="/healthz healthy again")
         # The first write was not cancelled: it committed once the lock was free.
         assert (await client.post("/hirehop", data=body)).status_code in (200, 202)
+
+
+async def test_an_answer_naming_undecodable_text_is_still_json() -> None:
+    # orjson refuses a lone surrogate (a file name that is not UTF-8 can carry one
+    # into a reason); the answer must stay JSON, not become a 500.
+    from notifybot.app import _json
+
+    answer = _json({"error": "cannot read bad\udc80name.toml"})
+    assert json.loads(await answer.get_data()) == {"error": "cannot read bad\udc80name.toml"}

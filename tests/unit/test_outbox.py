@@ -265,3 +265,21 @@ async def test_a_late_turn_does_not_shorten_the_next_gap(store: SQLiteStore) -> 
     gaps = [later - earlier for earlier, later in pairwise(times)]
     assert max(gaps) >= 0.15, "the stall happened between two turns"
     assert min(gaps) >= 0.095, "a whole pace after each send, however late it went"
+
+
+async def test_a_send_that_outlives_its_lease_and_its_second_claim_both_count_as_in_flight(
+    store: SQLiteStore,
+) -> None:
+    clock, sender = Clock(), SlowSender("slow")
+    await enqueue(store, sender, 1, clock())
+    outbox = Outbox(store, {"slow": sender}, DeliveryConfig(lease=10.0), clock=clock)
+    assert len(await outbox._claim()) == 1
+    await eventually(lambda: sender.attempts == 1, what="the first attempt to start")
+    clock.now += 11  # its lease runs out while it is still sending
+    assert len(await outbox._claim()) == 1  # the same delivery, claimed again
+    await eventually(lambda: sender.attempts == 2, what="the second attempt to start")
+    # Two sends are running: room for concurrency - 2 more, and stop() waits for both.
+    assert len(outbox._in_flight) == 2
+    await outbox.stop(grace=0.1)
+    [row] = await store.list_deliveries()
+    assert row.status == DeliveryStatus.PENDING

@@ -19,9 +19,11 @@ from notifybot.errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    RateLimited,
     TemporaryDeliveryError,
 )
 from notifybot.secret import Secret
+from tests.polling import eventually
 from tests.standins.smtp import Certificate, SMTPStandIn
 
 PASSWORD = "correct-horse-battery"
@@ -211,6 +213,24 @@ async def test_a_burst_opens_at_most_connections_at_once(smtp: SMTPStandIn,
     assert sorted(m.message["Subject"] for m in smtp.messages) == [
         f"message {n}" for n in range(6)]
     assert smtp.most_in_data == 2
+
+
+async def test_a_send_waits_at_most_timeout_for_a_connection(smtp: SMTPStandIn,
+                                                              certificate: Certificate) -> None:
+    # One connection, each held about 1 s: the second send gets it in time, the third
+    # would wait past its timeout (and, in the outbox, past its lease) and is told so.
+    smtp.delay = 1.0
+    sender = build("oncall", options(smtp, certificate, connections=1, timeout=1.6))
+    first = asyncio.create_task(sender.send({**PAYLOAD, "subject": "first"}))
+    await eventually(lambda: smtp.in_data == 1, what="the first send holding the connection")
+    second = asyncio.create_task(sender.send({**PAYLOAD, "subject": "second"}))
+    await asyncio.sleep(0)  # queued before the third: the semaphore is first come, first served
+    with pytest.raises(RateLimited) as caught:
+        await sender.send({**PAYLOAD, "subject": "third"})
+    assert caught.value.reason == (f"smtp: all 1 connections to {smtp.host}:{smtp.port} busy")
+    assert caught.value.retry_after > 0
+    await asyncio.gather(first, second)
+    assert [m.message["Subject"] for m in smtp.messages] == ["first", "second"]
 
 
 async def test_a_loop_that_ends_right_after_a_send_leaves_no_socket_open(
