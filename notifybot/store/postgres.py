@@ -184,7 +184,7 @@ class PostgresStore(SQLStore):
                 "UPDATE destinations SET next_allowed_at = $1 + pace "
                 "WHERE pace > 0 AND key = ANY($2::text[])",
                 now, list({row[5] for row in rows}))
-            return await self._with_events(_Connection(conn), rows)
+            return await self._with_events(_Connection(conn), rows, rooted=True)
 
     async def listen(self, wake: Callable[[str], None]) -> None:
         """Wake on NOTIFY from any instance; one dedicated connection, reconnected if it drops."""

@@ -34,8 +34,10 @@ def event_from(row: Any) -> StoredEvent:
                        json.loads(row[5]))
 
 
-def delivery_from(row: Any, event_ids: tuple[int, ...] | None = None) -> Delivery:
-    """A row of :data:`DELIVERY_COLUMNS` as a :class:`Delivery`."""
+def delivery_from(row: Any, event_ids: tuple[int, ...] | None = None, *,
+                  rooted: bool = False) -> Delivery:
+    """A row of :data:`DELIVERY_COLUMNS` as a :class:`Delivery`; ``rooted``: a claim's row,
+    with :data:`ROOT_COLUMNS` after them."""
     return Delivery(
         id=int(row[0]), event_id=int(row[1]), event_name=row[2], channel=row[3],
         subscription=row[4], destination=row[5], status=DeliveryStatus(row[6]),
@@ -47,14 +49,12 @@ def delivery_from(row: Any, event_ids: tuple[int, ...] | None = None) -> Deliver
         update=None if row[19] is None else json.loads(row[19]), broadcast=bool(row[20]),
         thread_role=row[21], note=row[22], claim=int(row[24]),
         event_ids=event_ids if event_ids is not None else (int(row[1]),),
-        **_root(row),
+        **(_root(row) if rooted else {}),
     )
 
 
 def _root(row: Any) -> dict[str, Any]:
-    """The thread root a claimed row carries (ROOT_COLUMNS), if it carries them."""
-    if len(row) <= _ROOT_AT:
-        return {}
+    """The thread root a claimed row carries (ROOT_COLUMNS)."""
     handle, subject, created_at = row[_ROOT_AT], row[_ROOT_AT + 1], row[_ROOT_AT + 2]
     root = None if handle is None else ThreadRoot(str(handle), subject, float(created_at))
     return {"root": root, "root_known": True}

@@ -531,8 +531,12 @@ class SQLStore(SilenceQueries):
             rows = await conn.fetch(self._q(sql), *args)
             return await self._with_events(conn, rows)
 
-    async def _with_events(self, conn: Conn, rows: Sequence[Any]) -> list[Delivery]:
-        """Deliveries from rows; those that gather events get their event ids."""
+    async def _with_events(self, conn: Conn, rows: Sequence[Any], *,
+                           rooted: bool = False) -> list[Delivery]:
+        """Deliveries from rows; those that gather events get their event ids.
+
+        ``rooted``: a claim's rows, which carry each thread's root (ROOT_COLUMNS).
+        """
         many = [int(row[0]) for row in rows if gathered(row)]
         ids: dict[int, list[int]] = {}
         if many:
@@ -541,7 +545,8 @@ class SQLStore(SilenceQueries):
                 f"WHERE delivery_id IN ({_marks(many)}) ORDER BY event_id"), *many)
             for delivery_id, event_id in linked:
                 ids.setdefault(int(delivery_id), []).append(int(event_id))
-        return [delivery_from(row, tuple(ids[int(row[0])]) if int(row[0]) in ids else None)
+        return [delivery_from(row, tuple(ids[int(row[0])]) if int(row[0]) in ids else None,
+                              rooted=rooted)
                 for row in rows]
 
 

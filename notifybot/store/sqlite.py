@@ -223,7 +223,7 @@ class SQLiteStore(SQLStore):
             rows = await conn.fetch(
                 f"SELECT {DELIVERY_COLUMNS}, {ROOT_COLUMNS} {DELIVERY_FROM} {ROOT_JOIN} "
                 f"WHERE d.id IN ({marks}) ORDER BY d.id", *ids)
-            return await self._with_events(conn, rows)
+            return await self._with_events(conn, rows, rooted=True)
 
     @staticmethod
     async def _heads(conn: Conn, key: str, pace: float, now: float, room: int) -> list[int]:
