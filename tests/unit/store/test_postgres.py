@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 
 from notifybot.config import DeliveryConfig
@@ -17,9 +20,10 @@ from notifybot.store import DeliveryStatus, NewDelivery, open_store
 from notifybot.store.postgres import PostgresStore
 from notifybot.store.schema import POSTGRES_MIGRATIONS
 from notifybot.testing import FakeSender
+from tests.integration.conftest import fresh_database
 from tests.polling import eventually
 
-from .conftest import PgStores, admin_connection, database_url, fresh_schema, postgres_stores
+from .conftest import PgStores, admin_connection, database_url, fresh_schema
 from .test_contract import LEASE, T0, add, new
 
 pytestmark = pytest.mark.postgres
@@ -106,8 +110,37 @@ class Woken:
         self.words.append(word)
 
 
-async def test_listen_wakes_on_work_from_another_instance(pg_stores: PgStores) -> None:
-    listener, writer = await pg_stores(), await pg_stores()
+@asynccontextmanager
+async def own_database() -> AsyncIterator[tuple[str, Callable[[str], Awaitable[PostgresStore]]]]:
+    """A database of its own (its URL), and stores in it by schema.
+
+    NOTIFY reaches every listener of a database whatever its schema, and an empty
+    payload wakes them all: tests that count wake-ups must not share a database
+    with tests running beside them in other workers.
+    """
+    async with fresh_database("nblisten") as url:
+        opened: list[PostgresStore] = []
+
+        async def make(schema: str) -> PostgresStore:
+            store = PostgresStore(url, schema=schema, pool_size=4)
+            opened.append(store)
+            await store.migrate()
+            return store
+
+        try:
+            yield url, make
+        finally:
+            for store in opened:
+                await store.close()
+
+
+async def test_listen_wakes_on_work_from_another_instance() -> None:
+    async with own_database() as (_, make):
+        await _wakes_on_work_from_another_instance(await make("nb_a"), await make("nb_a"))
+
+
+async def _wakes_on_work_from_another_instance(listener: PostgresStore,
+                                               writer: PostgresStore) -> None:
     woken = Woken()
     await listener.listen(woken)
     event_id = await add(writer)
@@ -117,28 +150,29 @@ async def test_listen_wakes_on_work_from_another_instance(pg_stores: PgStores) -
     await eventually(lambda: "deliveries" in woken.words, what="wake('deliveries') after route")
 
 
-async def test_listen_ignores_work_in_another_schema_of_the_database(pg_stores: PgStores) -> None:
-    listener, writer = await pg_stores(), await pg_stores()
-    woken = Woken()
-    await listener.listen(woken)
-    async with postgres_stores() as elsewhere:  # another deployment, same database
-        other = await elsewhere()
+async def test_listen_ignores_work_in_another_schema_of_the_database() -> None:
+    async with own_database() as (_, make):
+        listener, writer = await make("nb_a"), await make("nb_a")
+        other = await make("nb_b")  # another deployment, same database
+        woken = Woken()
+        await listener.listen(woken)
         await other.route(await add(other), [new("ops")], T0)
-    await add(writer)  # committed after the other schema's work: notified after it
-    await eventually(lambda: woken.words, what="a wake-up for this schema's event")
-    assert woken.words == ["events"], "woken by another schema's events or deliveries"
+        await add(writer)  # committed after the other schema's work: notified after it
+        await eventually(lambda: woken.words, what="a wake-up for this schema's event")
+        assert woken.words == ["events"], "woken by another schema's events or deliveries"
 
 
-async def test_listen_wakes_on_a_notification_naming_no_schema(pg_stores: PgStores) -> None:
-    listener = await pg_stores()
-    woken = Woken()
-    await listener.listen(woken)
-    admin = await admin_connection()
-    try:
-        await admin.execute("NOTIFY notifybot_deliveries")  # as a notifybot before schema payloads
-    finally:
-        await admin.close()
-    await eventually(lambda: "deliveries" in woken.words, what="a wake-up without a schema")
+async def test_listen_wakes_on_a_notification_naming_no_schema() -> None:
+    async with own_database() as (url, make):
+        listener = await make("nb_a")
+        woken = Woken()
+        await listener.listen(woken)
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute("NOTIFY notifybot_deliveries")  # as before schema payloads
+        finally:
+            await admin.close()
+        await eventually(lambda: "deliveries" in woken.words, what="a wake-up without a schema")
 
 
 async def test_listen_reconnects_after_the_connection_drops(pg_stores: PgStores) -> None:
