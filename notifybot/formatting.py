@@ -21,6 +21,7 @@ Formatting never fails.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,6 +49,7 @@ Payload = dict[str, Any]
 
 _ANGLES = str.maketrans({"<": "\u2039", ">": "\u203a"})
 _SLACK_LOOKALIKES = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
+_SLACK_MARKUP = re.compile("[*_~`]")
 
 
 def truncate(text: str, limit: int) -> str:
@@ -138,6 +140,8 @@ def slack_escape(text: str) -> str:
     at a word edge, so those (and only those) become look-alikes (``∗ ＿ ∼ ˋ``):
     ``*bold*`` cannot bold, while ``po_number`` and ``A*B`` stay as they are.
     """
+    if _SLACK_MARKUP.search(text) is None:  # the usual case: nothing to defuse
+        return mrkdwn_escape(text)
     chars = list(text)
     for i, ch in enumerate(chars):
         if ch in _SLACK_LOOKALIKES:

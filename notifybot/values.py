@@ -98,7 +98,9 @@ class Values:
 
     def text(self, value: object, field: str = "") -> str:
         """Any value as words; ``""`` for nothing (callers show ``—`` where it matters)."""
-        if value is None or is_zero_date(value):
+        if isinstance(value, str):  # most values: a string, often a name in no need of words
+            return self._string(value, field)
+        if value is None:
             return ""
         if isinstance(value, bool):
             return "Yes" if value else "No"
@@ -110,16 +112,33 @@ class Values:
                 return shown
         if isinstance(value, float):
             return str(int(value)) if value.is_integer() else repr(value)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict | Mapping):  # dict first: an ABC check costs more
             return "; ".join(f"{label}: {text}" for label, text in self.flat(value))
         if isinstance(value, list | tuple):
             return self._items(value)
-        text = str(value)
-        if field.upper() == "CUSTOM_FIELDS" and text.lstrip().startswith("{"):
-            return self.text(parse_json_object(text), field="")  # search_list sends it as a string
-        if _WHOLE_NUMBER.match(text.strip()):
-            return text.strip().split(".")[0]
-        date = readable_date(text)
+        return self._string(str(value), field, stripped=False)
+
+    def _string(self, text: str, field: str, *, stripped: bool = True) -> str:
+        """:meth:`text` of a string (``stripped``: one the payload sent, which may be a date)."""
+        bare = text.strip()
+        if stripped and bare.startswith("0") and is_zero_date(bare):
+            return ""
+        if field:
+            upper = field.upper()
+            if upper in FLAG_FIELDS and bare in ("0", "1"):
+                return "Yes" if bare == "1" else "No"
+            if is_money_field(field):
+                shown = self.money.format(text, self.currency)
+                if shown is not None:
+                    return shown
+            if upper == "CUSTOM_FIELDS" and bare.startswith("{"):
+                return self.text(parse_json_object(text), field="")  # search_list sends a string
+        first = bare[:1]
+        if not first.isdigit() and first != "-":  # neither a number nor a date: as it is
+            return text
+        if _WHOLE_NUMBER.match(bare):
+            return bare.split(".")[0]
+        date = readable_date(bare)
         return text if date is None else date
 
     def shown(self, value: object, field: str = "") -> str:

@@ -247,6 +247,26 @@ def test_user_template_inherits_the_blocks_it_does_not_override(tmp_path: Path) 
         'Job Corporate AV – Café launch (job 15502) created by Priya Shah')
     assert message.facts == (Fact("Depot", "2"),)
 
+def test_blocks_read_what_the_template_sets_outside_them(tmp_path: Path) -> None:
+    # A template of blocks alone renders them without running the whole template;
+    # one that sets a name at its top level must still be run for its blocks to see it.
+    (tmp_path / "job.created.j2").write_text(
+        '{% set who = by or "someone" %}\n{% from "_job.j2" import job_title %}\n'
+        "{% block summary %}{{ who }} made job {{ job }}{% endblock %}\n"
+        "{% block details %}Made by: {{ who }}\n{% endblock %}\n", encoding="utf-8")
+    (tmp_path / "job.updated.j2").write_text(
+        "{# blocks alone #}\n{% block summary %}Job {{ job }} changed{% endblock %}\n\n"
+        "{% block details %}Venue: {{ data.VENUE }}\n{% endblock %}\n", encoding="utf-8")
+    r = renderer(user_templates=tmp_path)
+    made = r.render(sample("job.created.constructed"))
+    assert made.summary == "Priya Shah made job 15502"
+    assert made.facts == (Fact("Made by", "Priya Shah"),)
+    changed = r.render(sample("job.updated.constructed"))
+    assert changed.summary == "Job 15471 changed"
+    assert r._only_blocks("job.updated.j2") and not r._only_blocks("job.created.j2")
+    assert all(r._only_blocks(name) for name in ("job.status.updated.j2", "default.j2"))
+
+
 
 def test_subscription_template_is_used_by_name(tmp_path: Path) -> None:
     (tmp_path / "short.j2").write_text("{% block summary %}{{ event.name }}!{% endblock %}",

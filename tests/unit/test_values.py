@@ -23,7 +23,8 @@ GBP = Values(MoneyFormat("GBP"))
      ("1", "LOCKED", "Yes"), (0, "INTERNAL", "No"), (1, "QTY", "1"),
      ("840.00", "NET", "£840.00"), (12500, "TOTAL_NET", "£12,500.00"),
      ("20", "VAT_RATE", "20"), ("2026-09-25 00:00:00", "TAX_POINT", "Fri 25 Sep 2026, 00:00"),
-     ("", "NET", "")],
+     ("", "NET", ""), ("-2.00", "QTY", "-2"), (" Sam Taylor ", "", " Sam Taylor "),
+     (" 0000-00-00 ", "", ""), ("-", "", "-"), ("12 Jun", "", "12 Jun")],
 )
 def test_values_in_words(value: object, field: str, expected: str) -> None:
     assert GBP.text(value, field) == expected
