@@ -5,9 +5,10 @@ the connection is down is lost; after a reconnect every callback is woken once
 so that the workers poll at once instead of at their next tick.
 
 Channels are per database, not per schema: the payload names the schema that
-has new work (empty for the default ``search_path``), and a listener ignores
-other schemas' notifications. An empty payload (also what a notifybot before
-this change sends) wakes every listener.
+has new work (the sender's ``current_schema()``, so an instance configured with
+``schema = "public"`` and one left on the default ``search_path`` hear each
+other), and a listener ignores other schemas' notifications. An empty payload
+(what a notifybot from before schema payloads sends) wakes every listener.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ class Listener:
 
     ``connect`` opens a new connection (never one from a pool: a pooled
     connection goes back to the pool and its LISTEN with it). ``scope`` is the
-    schema whose notifications wake the callbacks.
+    schema whose notifications wake the callbacks; None: the connection's
+    ``current_schema()``, where its tables are (woken by every schema if it has none).
     """
 
-    def __init__(self, connect: Callable[[], Awaitable[Any]], *, scope: str = "",
+    def __init__(self, connect: Callable[[], Awaitable[Any]], *, scope: str | None = None,
                  check_every: float = 15.0, max_backoff: float = 30.0) -> None:
         self._connect = connect
-        self._scope = scope
+        self._configured_scope = scope
+        self._scope = scope or ""
         self._check_every = check_every
         self._max_backoff = max_backoff
         self._wakes: list[Callable[[str], None]] = []
@@ -64,6 +67,8 @@ class Listener:
 
     async def _open(self) -> None:
         conn = await self._connect()
+        if self._configured_scope is None:
+            self._scope = await conn.fetchval("SELECT current_schema()") or ""
         self._lost.clear()
         conn.add_termination_listener(self._on_terminated)
         for channel in CHANNELS:
@@ -114,7 +119,7 @@ class Listener:
 
     def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         word = CHANNELS.get(channel)
-        if word is not None and payload in (self._scope, ""):
+        if word is not None and (payload == self._scope or not payload or not self._scope):
             self._wake(word)
 
     def _wake(self, word: str) -> None:

@@ -121,7 +121,7 @@ async def own_database() -> AsyncIterator[tuple[str, Callable[[str], Awaitable[P
     async with fresh_database("nblisten") as url:
         opened: list[PostgresStore] = []
 
-        async def make(schema: str) -> PostgresStore:
+        async def make(schema: str | None) -> PostgresStore:
             store = PostgresStore(url, schema=schema, pool_size=4)
             opened.append(store)
             await store.migrate()
@@ -160,6 +160,21 @@ async def test_listen_ignores_work_in_another_schema_of_the_database() -> None:
         await add(writer)  # committed after the other schema's work: notified after it
         await eventually(lambda: woken.words, what="a wake-up for this schema's event")
         assert woken.words == ["events"], "woken by another schema's events or deliveries"
+
+
+async def test_listen_default_search_path_and_public_schema_hear_each_other() -> None:
+    # Both keep their tables in "public": one named it, the other did not.
+    async with own_database() as (_, make):
+        unnamed, named = await make(None), await make("public")
+        other = await make("nb_b")
+        await _wakes_on_work_from_another_instance(unnamed, named)
+        await _wakes_on_work_from_another_instance(named, unnamed)
+        woken = Woken()
+        await unnamed.listen(woken)
+        await other.route(await add(other), [new("ops")], T0)
+        await add(named)  # committed after the other schema's work: notified after it
+        await eventually(lambda: woken.words, what="a wake-up for public's event")
+        assert woken.words == ["events"], "the default search_path heard another schema"
 
 
 async def test_listen_wakes_on_a_notification_naming_no_schema() -> None:
