@@ -148,7 +148,7 @@ class Renderer:
         )
         self.env.filters.update(when=self.local_time, label=self._label, field=field_label,
                                 money=_money, name=_name, key=_key)
-        self._blocks_only: dict[str, bool] = {}  # template name → _only_blocks(its source)
+        self._blocks_only: dict[str, bool] = {}  # template name → blocks alone (compile())
 
     def template_for(self, event_name: str, chosen: str | None = None) -> str:
         """The template an event renders with: the chosen one, its own, its family's, the default.
@@ -165,14 +165,19 @@ class Renderer:
                 return candidate
         return "default.j2"
 
-    def render(self, event: Event, template: str | None = None) -> Message:
-        """Render one event; a broken template raises ConfigError naming file and line."""
+    def render(self, event: Event, template: str | None = None, *,
+               whole: bool = False) -> Message:
+        """Render one event; a broken template raises ConfigError naming file and line.
+
+        ``whole`` runs the whole template, every block included, even one no message
+        shows (``check`` does, so that such a block's error is found too).
+        """
         name = self.template_for(event.name, template)
         work = self._prepare(event)
         try:
             tmpl = self.env.get_template(name)
             ctx = tmpl.new_context(self._context(work))
-            if not self._only_blocks(name):
+            if whole or not self._blocks_only.get(name, False):
                 # Running the root once registers the whole inheritance chain's blocks (a
                 # template that extends default.j2 inherits what it does not override)
                 # and sets what its top level sets; it renders every block once more.
@@ -210,20 +215,21 @@ class Renderer:
             when=self.local_time(work.event.time) if work.event.time else "",
         )
 
-    def _only_blocks(self, name: str) -> bool:
-        """Whether template ``name`` is blocks and nothing else at its top level.
+    def compile(self, name: str) -> None:
+        """Compile template ``name`` and learn whether its top level is blocks alone.
 
-        Its blocks then render on their own: nothing outside them can register a
-        parent's blocks (``extends``) or set a name they read (``set``, ``import``).
-        The shipped templates are such; it halves the work of rendering one.
+        Such a template's blocks render on their own: nothing outside them can
+        register a parent's blocks (``extends``) or set a name they read (``set``,
+        ``import``). The shipped templates are such; it halves the work of a render.
+        A template not compiled here (nor learnt) is run whole, as always safe.
         """
-        known = self._blocks_only.get(name)
-        if known is None:
-            assert self.env.loader is not None
-            source, _, _ = self.env.loader.get_source(self.env, name)
-            known = self._blocks_only[name] = all(
-                map(_block_or_blank, self.env.parse(source, name).body))
-        return known
+        self.env.get_template(name)
+        assert self.env.loader is not None
+        # Read right after compiling, once per (re)load: never while rendering, so a
+        # file edited later changes nothing until a reload has checked it.
+        source, filename, _ = self.env.loader.get_source(self.env, name)
+        self._blocks_only[name] = all(
+            map(_block_or_blank, self.env.parse(source, name, filename).body))
 
     def context(self, event: Event) -> dict[str, Any]:
         """The names a template can use."""
@@ -487,7 +493,7 @@ def check_templates(renderer: Renderer, chosen: list[str]) -> int:
         raise ConfigError("the fallback template is missing", where="default.j2")
     for name in names:
         try:
-            renderer.env.get_template(name)
+            renderer.compile(name)
         except TemplateSyntaxError as exc:
             raise _syntax_error(exc, name) from None
         except (UnicodeDecodeError, OSError) as exc:
@@ -500,7 +506,7 @@ def check_templates(renderer: Renderer, chosen: list[str]) -> int:
     # or {% include %} of a missing file, a filter used on the wrong kind of value.
     for name in names:
         if not name.startswith("_"):  # partials are rendered through the others
-            renderer.render(_SAMPLE, name.removesuffix(".j2"))
+            renderer.render(_SAMPLE, name.removesuffix(".j2"), whole=True)
     return len(names)
 
 

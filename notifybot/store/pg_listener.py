@@ -5,10 +5,12 @@ the connection is down is lost; after a reconnect every callback is woken once
 so that the workers poll at once instead of at their next tick.
 
 Channels are per database, not per schema: the payload names the schema that
-has new work (the sender's ``current_schema()``, so an instance configured with
-``schema = "public"`` and one left on the default ``search_path`` hear each
-other), and a listener ignores other schemas' notifications. An empty payload
-(what a notifybot from before schema payloads sends) wakes every listener.
+has new work, and a listener of a configured schema ignores other schemas'
+notifications. An empty payload (an instance with no schema configured, or a
+notifybot from before schema payloads) wakes every listener, and a listener
+with no schema configured (its tables in the default ``search_path``, which
+may be any schema) is woken by every notification: so an instance configured
+with ``schema = "public"`` and one with none hear each other, whichever version.
 """
 
 from __future__ import annotations
@@ -32,15 +34,13 @@ class Listener:
 
     ``connect`` opens a new connection (never one from a pool: a pooled
     connection goes back to the pool and its LISTEN with it). ``scope`` is the
-    schema whose notifications wake the callbacks; None: the connection's
-    ``current_schema()``, where its tables are (woken by every schema if it has none).
+    schema whose notifications wake the callbacks; empty: every notification does.
     """
 
-    def __init__(self, connect: Callable[[], Awaitable[Any]], *, scope: str | None = None,
+    def __init__(self, connect: Callable[[], Awaitable[Any]], *, scope: str = "",
                  check_every: float = 15.0, max_backoff: float = 30.0) -> None:
         self._connect = connect
-        self._configured_scope = scope
-        self._scope = scope or ""
+        self._scope = scope
         self._check_every = check_every
         self._max_backoff = max_backoff
         self._wakes: list[Callable[[str], None]] = []
@@ -67,12 +67,15 @@ class Listener:
 
     async def _open(self) -> None:
         conn = await self._connect()
-        if self._configured_scope is None:
-            self._scope = await conn.fetchval("SELECT current_schema()") or ""
         self._lost.clear()
-        conn.add_termination_listener(self._on_terminated)
-        for channel in CHANNELS:
-            await conn.add_listener(channel, self._on_notify)
+        try:
+            conn.add_termination_listener(self._on_terminated)
+            for channel in CHANNELS:
+                await conn.add_listener(channel, self._on_notify)
+        except BaseException:
+            with contextlib.suppress(Exception):  # each failed reconnect would leak one
+                await conn.close(timeout=5)
+            raise
         self._conn = conn
 
     async def _drop(self) -> None:

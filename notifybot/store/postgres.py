@@ -80,7 +80,7 @@ class PostgresStore(SQLStore):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
-        self._listener = Listener(self._connect_listener, scope=schema)
+        self._listener = Listener(self._connect_listener, scope=schema or "")
         self._leases = LeaseSweep()
 
     def _settings(self, application: str) -> dict[str, str]:
@@ -117,10 +117,8 @@ class PostgresStore(SQLStore):
             yield _Connection(conn)
 
     async def _notify(self, conn: Conn, what: str) -> None:
-        # Delivered at COMMIT; the payload says whose work it is (see pg_listener):
-        # the schema the tables are in, named the same whether configured or not.
-        await conn.execute("SELECT pg_notify($1, coalesce(current_schema(), ''))",
-                           f"notifybot_{what}")
+        # Delivered at COMMIT; the payload says whose work it is (see pg_listener).
+        await conn.execute("SELECT pg_notify($1, $2)", f"notifybot_{what}", self.schema or "")
 
     async def _prepare_migration(self, conn: Conn) -> None:
         # Serialises concurrent migrate() calls; CREATE ... IF NOT EXISTS alone

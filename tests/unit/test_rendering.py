@@ -258,14 +258,37 @@ def test_blocks_read_what_the_template_sets_outside_them(tmp_path: Path) -> None
         "{# blocks alone #}\n{% block summary %}Job {{ job }} changed{% endblock %}\n\n"
         "{% block details %}Venue: {{ data.VENUE }}\n{% endblock %}\n", encoding="utf-8")
     r = renderer(user_templates=tmp_path)
+    check_templates(r, [])
     made = r.render(sample("job.created.constructed"))
     assert made.summary == "Priya Shah made job 15502"
     assert made.facts == (Fact("Made by", "Priya Shah"),)
     changed = r.render(sample("job.updated.constructed"))
     assert changed.summary == "Job 15471 changed"
-    assert r._only_blocks("job.updated.j2") and not r._only_blocks("job.created.j2")
-    assert all(r._only_blocks(name) for name in ("job.status.updated.j2", "default.j2"))
+    assert changed.facts == (Fact("Venue", "Barrowland Ballroom"),)
 
+
+def test_a_template_edited_after_the_check_renders_as_checked(tmp_path: Path) -> None:
+    # What a template is made of is learnt when it is compiled, never read again
+    # while rendering: an edit on disk waits for a reload, even a broken one.
+    template = tmp_path / "_mine.j2"
+    template.write_text('{% extends "default.j2" %}{% block summary %}Mine{% endblock %}',
+                        encoding="utf-8")
+    checked = renderer(user_templates=tmp_path)
+    check_templates(checked, ["_mine"])
+    expected = renderer(user_templates=tmp_path).render(sample("job.status.updated.constructed"),
+                                                        "_mine")
+    assert expected.summary == "Mine" and expected.facts  # default.j2's details
+    for edit in ("{% block summary %}Edited{% endblock %}", "{% block summary %}{% if %}"):
+        template.write_text(edit, encoding="utf-8")  # before the first message, even
+        assert checked.render(sample("job.status.updated.constructed"), "_mine") == expected
+
+
+def test_the_check_runs_blocks_no_message_shows(tmp_path: Path) -> None:
+    (tmp_path / "job.updated.j2").write_text(
+        "{% block summary %}S{% endblock %}\n"
+        '{% block unused %}{% include "missing.j2" %}{% endblock %}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"missing\.j2"):
+        check_templates(renderer(user_templates=tmp_path), [])
 
 
 def test_subscription_template_is_used_by_name(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from notifybot.config import DeliveryConfig
 from notifybot.outbox import Outbox
 from notifybot.store import DeliveryStatus, NewDelivery, open_store
+from notifybot.store.pg_listener import Listener
 from notifybot.store.postgres import PostgresStore
 from notifybot.store.schema import POSTGRES_MIGRATIONS
 from notifybot.testing import FakeSender
@@ -166,15 +167,36 @@ async def test_listen_default_search_path_and_public_schema_hear_each_other() ->
     # Both keep their tables in "public": one named it, the other did not.
     async with own_database() as (_, make):
         unnamed, named = await make(None), await make("public")
-        other = await make("nb_b")
         await _wakes_on_work_from_another_instance(unnamed, named)
         await _wakes_on_work_from_another_instance(named, unnamed)
-        woken = Woken()
-        await unnamed.listen(woken)
-        await other.route(await add(other), [new("ops")], T0)
-        await add(named)  # committed after the other schema's work: notified after it
-        await eventually(lambda: woken.words, what="a wake-up for public's event")
-        assert woken.words == ["events"], "the default search_path heard another schema"
+
+
+class _RefusingConnection:
+    """A connection whose LISTEN fails (the server went away mid-handshake)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def add_termination_listener(self, _callback: object) -> None:
+        pass
+
+    async def add_listener(self, _channel: str, _callback: object) -> None:
+        raise ConnectionResetError("gone")
+
+    async def close(self, **_options: float) -> None:  # asyncpg: close(timeout=...)
+        self.closed = True
+
+
+async def test_listen_closes_a_connection_it_could_not_set_up() -> None:
+    opened: list[_RefusingConnection] = []
+
+    async def connect() -> _RefusingConnection:
+        opened.append(_RefusingConnection())
+        return opened[-1]
+
+    with pytest.raises(ConnectionResetError):
+        await Listener(connect).add(Woken())
+    assert [conn.closed for conn in opened] == [True]
 
 
 async def test_listen_wakes_on_a_notification_naming_no_schema() -> None:
