@@ -83,6 +83,9 @@ class Outbox:
         # By (delivery, claim number): a send that outlived its lease may be claimed
         # again here while the first attempt still runs; both are counted.
         self._in_flight: dict[tuple[int, int], asyncio.Task[None]] = {}
+        # ...of which these have sent and wait for their outcome's commit: they no
+        # longer count against ``concurrency``, so the next sends are claimed meanwhile.
+        self._recording: set[tuple[int, int]] = set()
         self._account_next: dict[str, float] = {}
         self._account_turns: dict[str, asyncio.Lock] = {}
         self._stopping = False
@@ -121,10 +124,11 @@ class Outbox:
             self._loop_done.set()
 
     async def _claim(self) -> list[Delivery]:
-        room = self.settings.concurrency - len(self._in_flight)
+        sending = len(self._in_flight) - len(self._recording)
+        room = self.settings.concurrency - sending
         # While sends are in flight, claim only once a quarter of the room is free: one
         # claim transaction then serves several deliveries instead of one each.
-        if room <= 0 or (self._in_flight and room < max(1, self.settings.concurrency // 4)):
+        if room <= 0 or (sending and room < max(1, self.settings.concurrency // 4)):
             return []
         claimed = await self.store.claim(self.clock(), self.settings.lease, room)
         for delivery in claimed:
@@ -137,6 +141,7 @@ class Outbox:
         for attempt, running in list(self._in_flight.items()):
             if running is task:
                 del self._in_flight[attempt]
+                self._recording.discard(attempt)
         if not task.cancelled() and task.exception() is not None:
             # The outcome could not be recorded (storage down): the lease brings it back.
             log.error("could not record a delivery's outcome", exc_info=task.exception())
@@ -182,6 +187,8 @@ class Outbox:
                           extra=_fields(delivery))
             error = TemporaryDeliveryError(type(exc).__name__)
         now = self.clock()
+        self._recording.add((delivery.id, delivery.claim))
+        self._wake.set()  # its send is over: room for the next while this is recorded
         await self._outcomes.record(self._outcome(delivery, sender, receipt, mark, error, now))
         self._report(delivery, error, now)
         if self.on_outcome is not None:

@@ -283,3 +283,62 @@ async def test_a_send_that_outlives_its_lease_and_its_second_claim_both_count_as
     await outbox.stop(grace=0.1)
     [row] = await store.list_deliveries()
     assert row.status == DeliveryStatus.PENDING
+
+
+class HeldOutcomes(SQLiteStore):
+    """An SQLite store whose outcome writes wait until ``gate`` is set (a slow disk)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = asyncio.Event()
+        self.writes = 0
+
+    async def record(self, outcomes, now):  # type: ignore[no-untyped-def]
+        self.writes += 1
+        await self.gate.wait()
+        await super().record(outcomes, now)
+
+
+async def test_a_send_waiting_for_its_outcome_to_be_written_leaves_room_for_the_next(
+    tmp_path: Path,
+) -> None:
+    store = HeldOutcomes(tmp_path / "held.db")
+    await store.migrate()
+    sender = FakeSender("log")
+    await enqueue(store, sender, 3, time.time())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=1, poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    try:
+        # One send at a time, yet none waits for the one before it to be on disk.
+        await eventually(lambda: len(sender.sent) == 3, what="all three sent, outcomes held")
+        assert store.writes >= 1
+        assert {d.status for d in await store.list_deliveries()} == {DeliveryStatus.SENDING}
+    finally:
+        store.gate.set()
+        await outbox.stop(grace=5.0)
+        await runner
+    rows = await store.list_deliveries()
+    assert [r.status for r in rows] == [DeliveryStatus.SENT] * 3
+    assert [r.attempts for r in rows] == [1, 1, 1] and len(sender.sent) == 3
+    await store.close()
+
+
+async def test_stop_writes_outcomes_still_held_and_releases_nothing_sent(tmp_path: Path) -> None:
+    store = HeldOutcomes(tmp_path / "held.db")
+    await store.migrate()
+    sender = FakeSender("log")
+    await enqueue(store, sender, 2, time.time())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=1, poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    try:
+        await eventually(lambda: len(sender.sent) == 2, what="both sent, outcomes held")
+    finally:
+        sends = list(outbox._in_flight.values())
+        stopping = asyncio.create_task(outbox.stop(grace=0.1))
+    # The grace runs out with both outcomes still held: the sends are cancelled...
+    await eventually(lambda: all(task.done() for task in sends), what="the sends cancelled")
+    store.gate.set()  # ...and stop() still writes their outcomes, releasing neither
+    await stopping
+    await runner
+    assert [r.status for r in await store.list_deliveries()] == [DeliveryStatus.SENT] * 2
+    await store.close()
