@@ -124,11 +124,15 @@ class Outbox:
             self._loop_done.set()
 
     async def _claim(self) -> list[Delivery]:
+        limit = self.settings.concurrency
         sending = len(self._in_flight) - len(self._recording)
-        room = self.settings.concurrency - sending
+        # Sends waiting for their outcome's commit may be as many again, no more: a
+        # stalled disk must not let sent-but-unrecorded messages pile up (each would
+        # go again if its lease ran out first).
+        room = min(limit - sending, 2 * limit - len(self._in_flight))
         # While sends are in flight, claim only once a quarter of the room is free: one
         # claim transaction then serves several deliveries instead of one each.
-        if room <= 0 or (sending and room < max(1, self.settings.concurrency // 4)):
+        if room <= 0 or (self._in_flight and room < max(1, limit // 4)):
             return []
         claimed = await self.store.claim(self.clock(), self.settings.lease, room)
         for delivery in claimed:
@@ -155,13 +159,15 @@ class Outbox:
         tasks = list(self._in_flight.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
-            unfinished = sorted({i for (i, _), t in self._in_flight.items() if t in pending})
+            unfinished = sorted(key for key, t in self._in_flight.items() if t in pending)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            # An outcome already queued is written, not released: that message was sent.
+            # An outcome already queued is written, not released: that message was sent
+            # (one that could not be written is left to its lease, not sent at once).
             await self._outcomes.drain()
-            unsent = [i for i in unfinished if i not in self._outcomes.queued]
+            unsent = sorted({i for i, claim in unfinished
+                             if (i, claim) not in self._outcomes.queued})
             await self.store.release(unsent, self.clock())
 
     async def deliver(self, delivery: Delivery) -> None:
@@ -337,7 +343,8 @@ class OutcomeWriter:
         self.store = store
         self.clock = clock
         self.retries = retries
-        self.queued: set[int] = set()  # deliveries whose outcome was handed over
+        # (delivery, claim) of the outcomes handed over and not yet written.
+        self.queued: set[tuple[int, int | None]] = set()
         self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -348,7 +355,7 @@ class OutcomeWriter:
 
     async def record(self, outcome: Outcome) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.queued.add(outcome.delivery_id)
+        self.queued.add((outcome.delivery_id, outcome.attempt))
         self._queued.append((outcome, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
@@ -365,6 +372,8 @@ class OutcomeWriter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            self.queued.difference_update((outcome.delivery_id, outcome.attempt)
+                                          for outcome, _ in batch)
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)

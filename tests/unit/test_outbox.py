@@ -285,6 +285,22 @@ async def test_a_send_that_outlives_its_lease_and_its_second_claim_both_count_as
     assert row.status == DeliveryStatus.PENDING
 
 
+class CountingSender(FakeSender):
+    """Remembers the most sends it had in progress at once (each takes a turn of the loop)."""
+
+    at_once = 0
+    most_at_once = 0
+
+    async def send(self, payload, context=STANDALONE):  # type: ignore[no-untyped-def]
+        self.at_once += 1
+        self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            await asyncio.sleep(0)
+            return await super().send(payload, context)
+        finally:
+            self.at_once -= 1
+
+
 class HeldOutcomes(SQLiteStore):
     """An SQLite store whose outcome writes wait until ``gate`` is set (a slow disk)."""
 
@@ -304,22 +320,22 @@ async def test_a_send_waiting_for_its_outcome_to_be_written_leaves_room_for_the_
 ) -> None:
     store = HeldOutcomes(tmp_path / "held.db")
     await store.migrate()
-    sender = FakeSender("log")
-    await enqueue(store, sender, 3, time.time())
+    sender = CountingSender("log")
+    await enqueue(store, sender, 2, time.time())
     outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=1, poll_interval=0.05))
     runner = asyncio.create_task(outbox.run())
     try:
         # One send at a time, yet none waits for the one before it to be on disk.
-        await eventually(lambda: len(sender.sent) == 3, what="all three sent, outcomes held")
-        assert store.writes >= 1
+        await eventually(lambda: len(sender.sent) == 2, what="both sent, outcomes held")
+        assert sender.most_at_once == 1 and store.writes >= 1
         assert {d.status for d in await store.list_deliveries()} == {DeliveryStatus.SENDING}
     finally:
         store.gate.set()
         await outbox.stop(grace=5.0)
         await runner
     rows = await store.list_deliveries()
-    assert [r.status for r in rows] == [DeliveryStatus.SENT] * 3
-    assert [r.attempts for r in rows] == [1, 1, 1] and len(sender.sent) == 3
+    assert [r.status for r in rows] == [DeliveryStatus.SENT] * 2
+    assert [r.attempts for r in rows] == [1, 1] and len(sender.sent) == 2
     await store.close()
 
 
@@ -342,3 +358,56 @@ async def test_stop_writes_outcomes_still_held_and_releases_nothing_sent(tmp_pat
     await runner
     assert [r.status for r in await store.list_deliveries()] == [DeliveryStatus.SENT] * 2
     await store.close()
+
+
+async def test_sends_waiting_for_their_outcomes_are_capped_at_concurrency_more(
+    tmp_path: Path,
+) -> None:
+    # A stalled disk must not let sent-but-unrecorded messages pile up: each one would
+    # be sent again if its lease ran out before its outcome was written.
+    store = HeldOutcomes(tmp_path / "held.db")
+    await store.migrate()
+    sender = FakeSender("log")
+    await enqueue(store, sender, 30, time.time())
+    outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=4, poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    try:
+        await eventually(lambda: len(sender.sent) == 8, what="twice concurrency sent")
+        assert await outbox._claim() == [], "claimed past twice concurrency"
+        assert len(sender.sent) == 8 and len(outbox._in_flight) == 8
+    finally:
+        store.gate.set()
+        await outbox.stop(grace=5.0)
+        await runner
+    assert len(sender.sent) == 8  # stopped: the rest stay pending, none sent twice
+    assert sorted(d.status for d in await store.list_deliveries(limit=100)).count(
+        DeliveryStatus.SENT) == 8
+    await store.close()
+
+
+class FailsThenHangs(FakeSender):
+    """The first attempt fails (retried soon), the second never ends until cancelled."""
+
+    async def send(self, payload, context=STANDALONE):  # type: ignore[no-untyped-def]
+        self.attempts += 1
+        if self.attempts == 1:
+            raise TemporaryDeliveryError("slack: HTTP 500")
+        await asyncio.Event().wait()
+
+
+async def test_stop_releases_a_retry_whose_earlier_attempt_was_recorded(
+    store: SQLiteStore,
+) -> None:
+    sender = FailsThenHangs("log")
+    await enqueue(store, sender, 1, time.time())
+    outbox = Outbox(store, {"log": sender},
+                    DeliveryConfig(backoff_initial=0.05, poll_interval=0.05))
+    runner = asyncio.create_task(outbox.run())
+    try:
+        await eventually(lambda: sender.attempts == 2, what="the retry under way")
+    finally:
+        await outbox.stop(grace=0.1)
+        await runner
+    [row] = await store.list_deliveries()
+    # Released at once (its earlier outcome is no reason to hold it until its lease).
+    assert (row.status, row.attempts) == (DeliveryStatus.PENDING, 1)
