@@ -315,15 +315,23 @@ class HeldOutcomes(SQLiteStore):
         await super().record(outcomes, now)
 
 
+async def held_outbox(tmp_path: Path, sender: FakeSender, deliveries: int,
+                      concurrency: int) -> tuple[HeldOutcomes, Outbox, asyncio.Task[None]]:
+    """``deliveries`` pending for ``sender``, and an outbox running on a store whose
+    outcome writes are held (its ``gate`` closed)."""
+    store = HeldOutcomes(tmp_path / "held.db")
+    await store.migrate()
+    await enqueue(store, sender, deliveries, time.time())
+    outbox = Outbox(store, {sender.name: sender},
+                    DeliveryConfig(concurrency=concurrency, poll_interval=0.05))
+    return store, outbox, asyncio.create_task(outbox.run())
+
+
 async def test_a_send_waiting_for_its_outcome_to_be_written_leaves_room_for_the_next(
     tmp_path: Path,
 ) -> None:
-    store = HeldOutcomes(tmp_path / "held.db")
-    await store.migrate()
     sender = CountingSender("log")
-    await enqueue(store, sender, 2, time.time())
-    outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=1, poll_interval=0.05))
-    runner = asyncio.create_task(outbox.run())
+    store, outbox, runner = await held_outbox(tmp_path, sender, 2, concurrency=1)
     try:
         # One send at a time, yet none waits for the one before it to be on disk.
         await eventually(lambda: len(sender.sent) == 2, what="both sent, outcomes held")
@@ -340,12 +348,8 @@ async def test_a_send_waiting_for_its_outcome_to_be_written_leaves_room_for_the_
 
 
 async def test_stop_writes_outcomes_still_held_and_releases_nothing_sent(tmp_path: Path) -> None:
-    store = HeldOutcomes(tmp_path / "held.db")
-    await store.migrate()
     sender = FakeSender("log")
-    await enqueue(store, sender, 2, time.time())
-    outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=1, poll_interval=0.05))
-    runner = asyncio.create_task(outbox.run())
+    store, outbox, runner = await held_outbox(tmp_path, sender, 2, concurrency=1)
     try:
         await eventually(lambda: len(sender.sent) == 2, what="both sent, outcomes held")
     finally:
@@ -365,19 +369,15 @@ async def test_sends_waiting_for_their_outcomes_are_capped_at_concurrency_more(
 ) -> None:
     # A stalled disk must not let sent-but-unrecorded messages pile up: each one would
     # be sent again if its lease ran out before its outcome was written.
-    store = HeldOutcomes(tmp_path / "held.db")
-    await store.migrate()
     sender = FakeSender("log")
-    await enqueue(store, sender, 30, time.time())
-    outbox = Outbox(store, {"log": sender}, DeliveryConfig(concurrency=4, poll_interval=0.05))
-    runner = asyncio.create_task(outbox.run())
+    store, outbox, runner = await held_outbox(tmp_path, sender, 30, concurrency=4)
     try:
         await eventually(lambda: len(sender.sent) == 8, what="twice concurrency sent")
         assert await outbox._claim() == [], "claimed past twice concurrency"
         assert len(sender.sent) == 8 and len(outbox._in_flight) == 8
     finally:
         store.gate.set()
-        await outbox.stop(grace=5.0)
+        await outbox.stop(grace=5.0)  # before the loop's next turn: nothing more claimed
         await runner
     assert len(sender.sent) == 8  # stopped: the rest stay pending, none sent twice
     assert sorted(d.status for d in await store.list_deliveries(limit=100)).count(
