@@ -116,23 +116,27 @@ class Values:
             return "; ".join(f"{label}: {text}" for label, text in self.flat(value))
         if isinstance(value, list | tuple):
             return self._items(value)
-        return self._string(str(value), field, stripped=False)
+        text = str(value)
+        return self._words(text, text.strip(), field)
 
-    def _string(self, text: str, field: str, *, stripped: bool = True) -> str:
-        """:meth:`text` of a string (``stripped``: one the payload sent, which may be a date)."""
+    def _string(self, text: str, field: str) -> str:
+        """:meth:`text` of a string: the zero date, flags and money first (by ``field``)."""
         bare = text.strip()
-        if stripped and bare.startswith("0") and is_zero_date(bare):
+        if bare.startswith("0") and is_zero_date(bare):
             return ""
         if field:
-            upper = field.upper()
-            if upper in FLAG_FIELDS and bare in ("0", "1"):
+            if field.upper() in FLAG_FIELDS and bare in ("0", "1"):
                 return "Yes" if bare == "1" else "No"
             if is_money_field(field):
                 shown = self.money.format(text, self.currency)
                 if shown is not None:
                     return shown
-            if upper == "CUSTOM_FIELDS" and bare.startswith("{"):
-                return self.text(parse_json_object(text), field="")  # search_list sends a string
+        return self._words(text, bare, field)
+
+    def _words(self, text: str, bare: str, field: str) -> str:
+        """The last checks of :meth:`text`: custom fields sent as JSON, numbers, dates."""
+        if field and field.upper() == "CUSTOM_FIELDS" and bare.startswith("{"):
+            return self.text(parse_json_object(text), field="")  # search_list sends a string
         first = bare[:1]
         if not first.isdigit() and first != "-":  # neither a number nor a date: as it is
             return text
