@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.common import EXPORT_KEY, body, environment, machine, report
+from bench.common import EXPORT_KEY, body, machine, report
 from notifybot.channels import build_sender
 from notifybot.events import parse_event
 from notifybot.ingest import decode
@@ -103,6 +103,4 @@ def parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    import os
-    os.environ.update(environment())  # the bench secrets, should a channel read one
     main(parser().parse_args())
