@@ -13,16 +13,13 @@ Every answer is JSON: input gets 2xx or 4xx with a reason, a storage failure 503
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -30,7 +27,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .channel_health import ChannelHealth
 from .channels import Sender, build_sender
 from .config import Config
-from .errors import ConfigError, WebhookRejected
+from .endpoint import WebhookEndpoint, encode
+from .errors import ConfigError
 from .health import Health, Probed, describe, is_storage_error
 from .hops import Hops
 from .metrics import Metrics, named_events
@@ -143,35 +141,19 @@ def create_app(config: Config, *, store: Store | None = None,
         return jsonify({"reloaded": True, "channels": len(new.channels),
                         "subscriptions": len(new.index.all)}), 200
 
+    endpoint = WebhookEndpoint(app.asgi_app, path=config.server.webhook_path,
+                               max_body=config.server.max_body_bytes, pipeline=pipeline,
+                               health=health, metrics=metrics, storage_timeout=storage_timeout)
+    app.asgi_app = endpoint  # type: ignore[method-assign]  # Quart's way to wrap the app
+
     @app.post(config.server.webhook_path)
     async def webhook() -> tuple[Response, int]:
-        length = request.content_length
-        if length is not None and length > config.server.max_body_bytes:
-            return _error(413, f"body over {config.server.max_body_bytes} bytes")
+        """What the endpoint leaves to Quart (none today) gets the very same answers."""
         body = await request.get_data(as_text=False, parse_form_data=False)
         assert isinstance(body, bytes)
-        receiving = asyncio.ensure_future(
-            pipeline.receive(body, request.content_type or "", dict(request.headers)))
-        receiving.add_done_callback(_retrieve)  # its outcome may come after our answer
-        try:
-            async with asyncio.timeout(storage_timeout):  # cheaper than wait_for per request
-                received = await asyncio.shield(receiving)
-        except WebhookRejected as rejected:
-            log.warning("rejected webhook: %s", rejected.reason,
-                        extra={"reason": rejected.reason})
-            return _error(rejected.status, rejected.reason)
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise  # a bug: the JSON 500 below
-            health.storage_failed(exc)
-            metrics.events.labels(event="", outcome="unavailable_503").inc()
-            log.error("could not store a webhook: %s", describe(exc),
-                      extra={"reason": describe(exc)})
-            return _error(503, f"storage unavailable ({describe(exc)}); the event was not "
-                               "stored, send it again")
-        if received.duplicate:
-            return _json({"duplicate": True, "event_id": received.event_id}), 200
-        return _json({"event_id": received.event_id}), 202
+        status, answer = await endpoint.answer(body, request.content_type or "",
+                                               dict(request.headers))
+        return _json(answer), status
 
     @app.get("/healthz")
     async def healthz() -> tuple[Response, int]:
@@ -240,11 +222,6 @@ def _probe(store: Store) -> Callable[[], Awaitable[object]]:
     return store.probe if isinstance(store, Probed) else store.counts
 
 
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
 async def _quietly(what: str, close: Callable[[], Awaitable[object]]) -> None:
     """Close one resource; a failure is logged, and the rest still close."""
     try:
@@ -260,11 +237,7 @@ async def _close_senders(senders: dict[str, Sender]) -> None:
 
 def _json(answer: dict[str, Any]) -> Response:
     """A JSON answer, encoded directly (the webhook's hot path; jsonify costs more)."""
-    try:
-        body = orjson.dumps(answer)
-    except TypeError:  # a reason naming a file with a lone surrogate: the stdlib escapes it
-        body = json.dumps(answer).encode()
-    return Response(body, content_type="application/json")
+    return Response(encode(answer), content_type="application/json")
 
 
 def _error(status: int, reason: str) -> tuple[Response, int]:

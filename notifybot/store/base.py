@@ -194,7 +194,11 @@ class Store(Protocol):
 
     async def add_event(self, name: str, body: bytes, digest: str, content_type: str,
                         headers: Mapping[str, str], now: float) -> tuple[int, bool]:
-        """Store an accepted webhook once per digest: (event id, whether it is new)."""
+        """Store an accepted webhook once per digest: (event id, whether it is new).
+
+        Cancelling the caller does not cancel the write: it goes on and may still
+        commit (a webhook answered 503 on a timeout, then resent, is a duplicate).
+        """
         ...
 
     async def get_event(self, event_id: int) -> StoredEvent | None: ...

@@ -136,6 +136,15 @@ class PostgresStore(SQLStore):
 
     async def add_event(self, name: str, body: bytes, digest: str, content_type: str,
                         headers: Mapping[str, str], now: float) -> tuple[int, bool]:
+        # In a task of its own: a caller that gives up (a timeout) does not cut the
+        # transaction short, as the store's contract says.
+        writing = asyncio.ensure_future(
+            self._insert_event(name, body, digest, content_type, headers, now))
+        writing.add_done_callback(_retrieve)
+        return await asyncio.shield(writing)
+
+    async def _insert_event(self, name: str, body: bytes, digest: str, content_type: str,
+                            headers: Mapping[str, str], now: float) -> tuple[int, bool]:
         async with self._tx() as conn:
             # A concurrent insert of the same digest waits for the first to commit,
             # then does nothing; the SELECT (a new snapshot) then sees its row.
@@ -189,3 +198,9 @@ class PostgresStore(SQLStore):
     async def listen(self, wake: Callable[[str], None]) -> None:
         """Wake on NOTIFY from any instance; one dedicated connection, reconnected if it drops."""
         await self._listener.add(wake)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Read a write's outcome that nobody waits for any more (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()

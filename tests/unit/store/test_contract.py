@@ -67,6 +67,22 @@ async def test_add_event_is_new_once_per_digest(store: Store) -> None:
     assert stored is not None and stored.received_at == T0  # the duplicate changed nothing
 
 
+@pytest.mark.parametrize("turns", [1, 3])
+async def test_a_write_goes_on_when_its_caller_gives_up(store: Store, turns: int) -> None:
+    # The webhook endpoint stops waiting after its storage timeout (a 503); the
+    # event must then still be stored, not cut short half way through its write.
+    adding = asyncio.ensure_future(
+        store.add_event("job.updated", BODY, "given-up", "application/json", {}, T0))
+    for _ in range(turns):
+        await asyncio.sleep(0)  # the write starts (a caller awaits it), or gets further
+    adding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await adding
+    again = await store.add_event("job.updated", BODY, "given-up", "application/json", {}, T0)
+    assert again[1] is False, "the first write committed although nobody waited for it"
+    assert [e.id for e in await store.unrouted_events(10)] == [again[0]]
+
+
 async def test_events_stored_together_are_each_new_once(store: Store) -> None:
     # SQLite stores events that arrive together in one INSERT (group commit).
     before = await store.add_event("job.updated", BODY, "seen", "application/json", {}, T0)
