@@ -12,7 +12,9 @@
                                               a dead or stuck one told to the channel's fallback
                                               (:mod:`notifybot.hops`)
 
-Steps 1–2 run in the request; 3–5 run in the router right after, from storage,
+Steps 1–2 run in the request; 3–5 run in the router right after. The router
+takes what this process has just stored from memory (the very rows committed),
+and reads storage at start, at each poll and when told of other writers' events,
 so an event whose routing was interrupted is routed again at the next start. A
 burst is routed in batches, one transaction each.
 """
@@ -49,6 +51,9 @@ from .threads import is_status_change, root_update, thread_key, thread_subject
 from .waits import wait_set
 
 log = logging.getLogger("notifybot.pipeline")
+# Events stored here and waiting to be routed that are kept in memory; past this,
+# the router reads them back from storage instead (a burst faster than routing).
+ARRIVED_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,10 @@ class Pipeline:
         self.clock = clock
         self._wake = asyncio.Event()
         self._failed: set[int] = set()
+        # Events this process stored and has not routed yet, handed over in memory,
+        # and whether storage may hold unrouted events that are not among them.
+        self._arrived: list[StoredEvent] = []
+        self._look = True
         self.silences = LiveSilences(store)  # read from the database once per routing batch
 
     async def receive(self, body: bytes, content_type: str,
@@ -160,14 +169,22 @@ class Pipeline:
             self.metrics.events.labels(event="", outcome=f"rejected_{rejected.status}").inc()
             raise
         name = event_name(webhook.payload)  # the rest is read when routing, off the hot path
+        now, kept = self.clock(), safe_headers(headers)
         event_id, new = await self.store.add_event(
-            name, webhook.body, webhook.digest, content_type, safe_headers(headers),
-            self.clock())
+            name, webhook.body, webhook.digest, content_type, kept, now)
         self.metrics.events.labels(event=name, outcome="accepted" if new else "duplicate").inc()
         if new:
             log.info("accepted %s", name, extra={"event_id": event_id, "event": name})
-            self._wake.set()
+            self._arrive(StoredEvent(event_id, now, name, webhook.body, content_type, kept))
         return Received(event_id, duplicate=not new)
+
+    def _arrive(self, stored: StoredEvent) -> None:
+        """Hand a committed event to the router, which then need not read it back."""
+        if len(self._arrived) < ARRIVED_MAX:
+            self._arrived.append(stored)
+        else:
+            self._look = True
+        self._wake.set()
 
     async def route_pending(self, batch: int = 100) -> int:
         """Steps 3–5 for every stored event not yet routed; returns how many were routed.
@@ -181,17 +198,34 @@ class Pipeline:
                       if e.id not in self._failed][:batch]
             if not events:
                 return routed
-            now = self.clock()
-            silences = await self.silences.current(now, self.config.hirehop.labels)
-            planned = [(stored.id, deliveries) for stored in events
-                       if (deliveries := self._plan(stored, now, silences)) is not None]
-            # A storage error propagates: the events stay unrouted and the next poll retries.
-            if planned:
-                await self.store.route_many(planned, now)
-                self._count(d for _, deliveries in planned for d in deliveries)
-            if any(deliveries for _, deliveries in planned):
-                self.on_enqueued()
-            routed += len(planned)
+            read = {e.id for e in events}  # routed from here, not again from memory
+            self._arrived = [e for e in self._arrived if e.id not in read]
+            routed += await self._route_batch(events)
+
+    async def route_arrived(self, batch: int = 100) -> int:
+        """Steps 3–5 for the events this process stored since, as they were committed.
+
+        Nothing is read back from storage; :meth:`route_pending` finds the rest.
+        """
+        routed = 0
+        while self._arrived:
+            events, self._arrived = self._arrived[:batch], self._arrived[batch:]
+            routed += await self._route_batch(events)
+        return routed
+
+    async def _route_batch(self, events: Sequence[StoredEvent]) -> int:
+        """Plan each event (pure) and enqueue them all in one transaction."""
+        now = self.clock()
+        silences = await self.silences.current(now, self.config.hirehop.labels)
+        planned = [(stored.id, deliveries) for stored in events
+                   if (deliveries := self._plan(stored, now, silences)) is not None]
+        # A storage error propagates: the events stay unrouted and the next poll retries.
+        if planned:
+            await self.store.route_many(planned, now)
+            self._count(d for _, deliveries in planned for d in deliveries)
+        if any(deliveries for _, deliveries in planned):
+            self.on_enqueued()
+        return len(planned)
 
     async def payload_for(self, delivery: Delivery) -> Mapping[str, Any]:
         """Render a delivery's message at send time, from its stored events (Outbox.rerender).
@@ -277,13 +311,15 @@ class Pipeline:
                 self.metrics.noise.labels(channel=new.channel, treatment=str(treatment)).inc()
 
     def wake(self) -> None:
-        """Route now: another process stored an event."""
+        """Route now, from storage: another process (or task) stored an event."""
+        self._look = True
         self._wake.set()
 
     def reconfigure(self, config: Config, renderer: Renderer) -> None:
         """Use a new configuration from the next event on; enqueued deliveries keep theirs."""
         self.config, self.renderer = config, renderer
         self._failed.clear()  # a fixed configuration may route what failed before
+        self._look = True
 
     async def route(self, stored: StoredEvent) -> int:
         """Steps 3–5 for one stored event; returns 1 if it was routed now."""
@@ -318,11 +354,20 @@ class Pipeline:
             return None
 
     async def run_router(self, poll_interval: float) -> None:
-        """Route new events as they arrive; polling catches other instances' events."""
+        """Route new events as they arrive; polling catches other instances' events.
+
+        Storage is read at start, at each poll, after :meth:`wake` and after a
+        failure; in between, what this process stored is routed from memory.
+        """
         while True:
             self._wake.clear()
             try:
-                await self.route_pending()
+                if self._look:
+                    self._look = False
+                    await self.route_pending()
+                await self.route_arrived()
             except Exception:
+                self._look = True  # what was being routed is still unrouted in storage
                 log.exception("could not route events; trying again shortly")
-            await wait_set(self._wake, poll_interval)
+            if not await wait_set(self._wake, poll_interval):
+                self._look = True

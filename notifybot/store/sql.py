@@ -226,21 +226,26 @@ class SQLStore(SilenceQueries):
         if not batch:
             return 0
         async with self._tx() as conn:
-            await self._destinations(conn, [new for _, news in batch for new in news])
-            # Only the first to route an event enqueues: two instances on different
-            # configurations (mid-reload) must not both add their deliveries. One
-            # statement marks the whole batch and says which events are ours.
-            ids = [event_id for event_id, _ in batch]
-            mine = {int(row[0]) for row in await conn.fetch(self._q(
-                f"UPDATE events SET routed_at = ? WHERE id IN ({_marks(ids)}) "
-                "AND routed_at IS NULL RETURNING id"), now, *ids)}
-            ours = [(event_id, news) for event_id, news in batch if event_id in mine]
-            added = await self._insert_plain(conn, ours, now)
-            for event_id, deliveries in ours:
-                added += await self._insert(conn, event_id, [d for d in deliveries
-                                                             if not _plain(d)], now)
-            if added:
-                await self._notify(conn, "deliveries")
+            return await self._route_in(conn, batch, now)
+
+    async def _route_in(self, conn: Conn, batch: Sequence[tuple[int, Sequence[NewDelivery]]],
+                        now: float) -> int:
+        """:meth:`route_many` inside a transaction the caller opened and commits."""
+        await self._destinations(conn, [new for _, news in batch for new in news])
+        # Only the first to route an event enqueues: two instances on different
+        # configurations (mid-reload) must not both add their deliveries. One
+        # statement marks the whole batch and says which events are ours.
+        ids = [event_id for event_id, _ in batch]
+        mine = {int(row[0]) for row in await conn.fetch(self._q(
+            f"UPDATE events SET routed_at = ? WHERE id IN ({_marks(ids)}) "
+            "AND routed_at IS NULL RETURNING id"), now, *ids)}
+        ours = [(event_id, news) for event_id, news in batch if event_id in mine]
+        added = await self._insert_plain(conn, ours, now)
+        for event_id, deliveries in ours:
+            added += await self._insert(conn, event_id, [d for d in deliveries
+                                                         if not _plain(d)], now)
+        if added:
+            await self._notify(conn, "deliveries")
         return added
 
     async def _insert_plain(self, conn: Conn,

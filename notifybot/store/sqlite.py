@@ -11,7 +11,9 @@ each waits for the event loop, and every use of the connection holds the one
 lock. So a single-statement write needs no ``BEGIN``/``COMMIT``, a query fetches
 its rows in the same round trip as it runs (``execute_fetchall``), a batch of
 rows is one ``executemany``, and events that arrive together are stored by one
-INSERT (group commit, :meth:`SQLiteStore.add_event`).
+INSERT (group commit, :meth:`SQLiteStore.add_event`). Routed batches join that
+writer (:meth:`SQLiteStore.route_many`): under load, the events stored and the
+events routed meanwhile share one transaction and one commit.
 
 Every other query is shared with PostgreSQL (:class:`.sql.SQLStore`); only the
 claim is written here, as SQLite has one writer and no row locks to skip.
@@ -25,13 +27,14 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from ..events import safe_text
-from .base import Delivery
+from .base import Delivery, NewDelivery
 from .rows import DELIVERY_COLUMNS, DELIVERY_FROM, ROOT_COLUMNS, ROOT_JOIN
 from .schema import SQLITE_MIGRATIONS
 from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, LeaseSweep, SQLStore
@@ -66,7 +69,8 @@ class SQLiteStore(SQLStore):
         self._closed = False
         self._lock = asyncio.Lock()  # one transaction at a time on the shared connection
         self._queued: list[_Queued] = []
-        self._writer: asyncio.Task[None] | None = None  # writes the queued events
+        self._routings: list[_Routing] = []
+        self._writer: asyncio.Task[None] | None = None  # writes what is queued
         self._leases = LeaseSweep()
 
     @classmethod
@@ -129,21 +133,84 @@ class SQLiteStore(SQLStore):
         row = (digest, now, safe_text(name), safe_text(content_type),
                json.dumps(dict(headers)), body)
         self._queued.append((row, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_events())
+        self._write_soon()
         return await future
 
-    async def _write_events(self) -> None:
-        batch: list[_Queued] = []
+    async def route_many(self, batch: Sequence[tuple[int, Sequence[NewDelivery]]],
+                         now: float) -> int:
+        """Routed events join the group commit: written with the events stored meanwhile.
+
+        Ingest and routing share SQLite's one writer, so under load both go in one
+        transaction with one commit (one fsync) instead of taking turns, each with
+        its own. The caller returns once that transaction has committed.
+        """
+        if not batch:
+            return 0
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._routings.append(_Routing(batch, now, future))
+        self._write_soon()
+        return await future
+
+    def _write_soon(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        """Write what is queued, a group at a time, until nothing is."""
+        events: list[_Queued] = []
+        routings: list[_Routing] = []
         try:
-            while self._queued:
-                batch, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
-                await self._write_batch(batch)
+            while self._queued or self._routings:
+                events, self._queued = self._queued[:_EVENT_BATCH], self._queued[_EVENT_BATCH:]
+                routings, self._routings = self._routings, []
+                if routings:
+                    await self._write_group(events, routings)
+                else:
+                    await self._write_batch(events)
+                events, routings = [], []
         except BaseException:  # cancelled: nobody will write the rest
-            waiting, self._queued = batch + self._queued, []
+            waiting, self._queued = events + self._queued, []
+            unrouted, self._routings = routings + self._routings, []
             for _, future in waiting:
                 future.cancel()  # a no-op for those answered already
+            for routing in unrouted:
+                routing.future.cancel()
             raise
+
+    async def _write_group(self, events: list[_Queued], routings: list[_Routing]) -> None:
+        """Events and routed batches in one transaction; resolves every caller.
+
+        If the database itself fails (an ``OperationalError``: disk, lock, read-only
+        file), every part fails with it. Anything else (a row the driver refuses, a
+        bug) rolls the group back and each part is written again on its own, so the
+        failure stays with the part that caused it.
+        """
+        try:
+            async with self._tx() as conn:
+                results = await self._insert_rows(conn, [row for row, _ in events])
+                added = [await self._route_in(conn, r.batch, r.now) for r in routings]
+        except sqlite3.OperationalError as exc:
+            _fail(events, exc)
+            for routing in routings:
+                _settle(routing.future, exc)
+            return
+        except Exception:
+            await self._write_apart(events, routings)
+            return
+        _resolve(events, results)
+        for routing, count in zip(routings, added, strict=True):
+            _settle(routing.future, count)
+
+    async def _write_apart(self, events: list[_Queued], routings: list[_Routing]) -> None:
+        if events:
+            await self._write_batch(events)
+        for routing in routings:
+            try:
+                count = await super().route_many(routing.batch, routing.now)
+            except Exception as exc:
+                _settle(routing.future, exc)
+            else:
+                _settle(routing.future, count)
 
     async def _write_batch(self, batch: list[_Queued]) -> None:
         """Resolve every caller of ``batch``; raises only if cancelled."""
@@ -170,23 +237,29 @@ class SQLiteStore(SQLStore):
             _resolve([(row, future)], results)
 
     async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
-        """(id, new) per row; a digest already stored, or twice in ``rows``, is new once."""
+        """:meth:`_insert_rows` as its own transaction: one statement, committed once it
+        has run to completion (autocommit), so no BEGIN or COMMIT round trip."""
         async with self._lock:
-            db = await self._conn()
-            # One statement, committed once it has run to completion (autocommit).
-            inserted = await db.execute_fetchall(
-                "INSERT INTO events (digest, received_at, name, content_type, headers, body) "
-                f"VALUES {','.join(['(?, ?, ?, ?, ?, ?)'] * len(rows))} "
-                "ON CONFLICT (digest) DO NOTHING RETURNING digest, id",
-                [value for row in rows for value in row])
-            ids = {digest: int(event_id) for digest, event_id in inserted}
-            new = set(ids)
-            missing = list({row[0] for row in rows} - new)
-            if missing:
-                found = await db.execute_fetchall(
-                    f"SELECT digest, id FROM events WHERE digest IN ({','.join('?' * len(missing))})",
-                    missing)
-                ids.update({digest: int(event_id) for digest, event_id in found})
+            return await self._insert_rows(_Connection(await self._conn()), rows)
+
+    @staticmethod
+    async def _insert_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
+        """(id, new) per row; a digest already stored, or twice in ``rows``, is new once."""
+        if not rows:
+            return []
+        inserted = await conn.fetch(
+            "INSERT INTO events (digest, received_at, name, content_type, headers, body) "
+            f"VALUES {','.join(['(?, ?, ?, ?, ?, ?)'] * len(rows))} "
+            "ON CONFLICT (digest) DO NOTHING RETURNING digest, id",
+            *[value for row in rows for value in row])
+        ids = {digest: int(event_id) for digest, event_id in inserted}
+        new = set(ids)
+        missing = list({row[0] for row in rows} - new)
+        if missing:
+            found = await conn.fetch(
+                f"SELECT digest, id FROM events WHERE digest IN ({','.join('?' * len(missing))})",
+                *missing)
+            ids.update({digest: int(event_id) for digest, event_id in found})
         results = []
         for digest, *_ in rows:
             results.append((ids[digest], digest in new))
@@ -250,6 +323,16 @@ class SQLiteStore(SQLStore):
 
 
 _Queued = tuple[tuple[Any, ...], "asyncio.Future[tuple[int, bool]]"]
+
+
+@dataclass(frozen=True)
+class _Routing:
+    """A routed batch waiting for the writer (:meth:`SQLiteStore.route_many`)."""
+
+    batch: Sequence[tuple[int, Sequence[NewDelivery]]]
+    now: float
+    future: asyncio.Future[int]
+
 _EVENT_BATCH = 500  # events in one INSERT (6 variables each; SQLite allows 32,766)
 
 
@@ -257,6 +340,15 @@ def _fail(batch: list[_Queued], exc: Exception) -> None:
     for _, future in batch:
         if not future.done():  # its request may have gone away meanwhile
             future.set_exception(exc)
+
+
+def _settle(future: asyncio.Future[int], outcome: int | Exception) -> None:
+    if future.done():  # its caller has gone away meanwhile
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _resolve(batch: list[_Queued], results: list[tuple[int, bool]]) -> None:
