@@ -148,7 +148,9 @@ def create_app(config: Config, *, store: Store | None = None,
 
     @app.post(config.server.webhook_path)
     async def webhook() -> tuple[Response, int]:
-        """What the endpoint leaves to Quart (none today) gets the very same answers."""
+        """A POST the endpoint leaves to Quart (a request target in absolute form,
+        ``POST http://host/hirehop``, whose path is not the bare path) gets the very
+        same answers."""
         body = await request.get_data(as_text=False, parse_form_data=False)
         assert isinstance(body, bytes)
         status, answer = await endpoint.answer(body, request.content_type or "",

@@ -108,7 +108,7 @@ class WebhookEndpoint:
     async def _body(self, headers: Mapping[str, str], receive: ASGIReceiveCallable) -> bytes | None:
         """The request body; WebhookRejected (413, 408) if too long or too slow, None if cut."""
         declared = headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
             raise _too_large(self.max_body)
         chunks: list[bytes] = []
         size = 0

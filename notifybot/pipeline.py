@@ -14,8 +14,9 @@
 
 Steps 1–2 run in the request; 3–5 run in the router right after. The router
 takes what this process has just stored from memory (the very rows committed),
-and reads storage at start, at each poll and when told of other writers' events,
-so an event whose routing was interrupted is routed again at the next start. A
+and reads storage at start, when told of other writers' events, after a failure
+and once a poll interval has passed since it last did, so an event whose
+routing was interrupted is routed again at the next start. A
 burst is routed in batches, one transaction each.
 """
 
@@ -51,9 +52,15 @@ from .threads import is_status_change, root_update, thread_key, thread_subject
 from .waits import wait_set
 
 log = logging.getLogger("notifybot.pipeline")
-# Events stored here and waiting to be routed that are kept in memory; past this,
-# the router reads them back from storage instead (a burst faster than routing).
+# Events stored here and waiting to be routed that are kept in memory, by count and
+# by size; past either, the router reads them back from storage instead (a burst
+# faster than routing, or bodies near max_body_bytes).
 ARRIVED_MAX = 1000
+ARRIVED_MAX_BYTES = 8 * 1024 * 1024
+# Ids of events the router read from storage, remembered so that one also handed
+# over in memory (another instance's NOTIFY can wake the router before the request
+# that stored it hands it over) is not planned twice.
+_READ_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,8 @@ class Pipeline:
         # Events this process stored and has not routed yet, handed over in memory,
         # and whether storage may hold unrouted events that are not among them.
         self._arrived: list[StoredEvent] = []
+        self._arrived_bytes = 0
+        self._read: dict[int, None] = {}  # ids routed from storage, oldest first
         self._look = True
         self.silences = LiveSilences(store)  # read from the database once per routing batch
 
@@ -170,8 +179,14 @@ class Pipeline:
             raise
         name = event_name(webhook.payload)  # the rest is read when routing, off the hot path
         now, kept = self.clock(), safe_headers(headers)
-        event_id, new = await self.store.add_event(
-            name, webhook.body, webhook.digest, content_type, kept, now)
+        try:
+            event_id, new = await self.store.add_event(
+                name, webhook.body, webhook.digest, content_type, kept, now)
+        except BaseException:
+            # Given up on (a timeout) or failed: the write may still commit, and
+            # then only storage knows of it.
+            self.wake()
+            raise
         self.metrics.events.labels(event=name, outcome="accepted" if new else "duplicate").inc()
         if new:
             log.info("accepted %s", name, extra={"event_id": event_id, "event": name})
@@ -179,11 +194,18 @@ class Pipeline:
         return Received(event_id, duplicate=not new)
 
     def _arrive(self, stored: StoredEvent) -> None:
-        """Hand a committed event to the router, which then need not read it back."""
-        if len(self._arrived) < ARRIVED_MAX:
-            self._arrived.append(stored)
-        else:
+        """Hand a committed event to the router, which then need not read it back.
+
+        Not while the router is to read storage anyway (it will find the event
+        there, in order), nor past what memory keeps.
+        """
+        size = len(stored.body)
+        if (self._look or len(self._arrived) >= ARRIVED_MAX
+                or self._arrived_bytes + size > ARRIVED_MAX_BYTES):
             self._look = True
+        else:
+            self._arrived.append(stored)
+            self._arrived_bytes += size
         self._wake.set()
 
     async def route_pending(self, batch: int = 100) -> int:
@@ -198,8 +220,8 @@ class Pipeline:
                       if e.id not in self._failed][:batch]
             if not events:
                 return routed
-            read = {e.id for e in events}  # routed from here, not again from memory
-            self._arrived = [e for e in self._arrived if e.id not in read]
+            self._remember_read(e.id for e in events)  # routed from here, not from memory
+            self._keep_arrived([e for e in self._arrived if e.id not in self._read])
             routed += await self._route_batch(events)
 
     async def route_arrived(self, batch: int = 100) -> int:
@@ -208,10 +230,19 @@ class Pipeline:
         Nothing is read back from storage; :meth:`route_pending` finds the rest.
         """
         routed = 0
-        while self._arrived:
-            events, self._arrived = self._arrived[:batch], self._arrived[batch:]
-            routed += await self._route_batch(events)
+        while self._arrived and not self._look:  # storage first, once it is to be read
+            events = self._arrived[:batch]
+            self._keep_arrived(self._arrived[batch:])
+            routed += await self._route_batch([e for e in events if e.id not in self._read])
         return routed
+
+    def _keep_arrived(self, events: list[StoredEvent]) -> None:
+        self._arrived, self._arrived_bytes = events, sum(len(e.body) for e in events)
+
+    def _remember_read(self, ids: Iterable[int]) -> None:
+        self._read.update(dict.fromkeys(ids))
+        while len(self._read) > _READ_REMEMBERED:
+            del self._read[next(iter(self._read))]
 
     async def _route_batch(self, events: Sequence[StoredEvent]) -> int:
         """Plan each event (pure) and enqueue them all in one transaction."""
@@ -356,14 +387,18 @@ class Pipeline:
     async def run_router(self, poll_interval: float) -> None:
         """Route new events as they arrive; polling catches other instances' events.
 
-        Storage is read at start, at each poll, after :meth:`wake` and after a
-        failure; in between, what this process stored is routed from memory.
+        Storage is read at start, after :meth:`wake`, after a failure, and once a
+        poll interval has passed since it was last read (busy or not); in between,
+        what this process stored is routed from memory.
         """
+        loop = asyncio.get_running_loop()
+        self._look = True  # a restarted router may have dropped what it was routing
+        last_read = loop.time()
         while True:
             self._wake.clear()
             try:
-                if self._look:
-                    self._look = False
+                if self._look or loop.time() - last_read >= poll_interval:
+                    self._look, last_read = False, loop.time()
                     await self.route_pending()
                 await self.route_arrived()
             except Exception:

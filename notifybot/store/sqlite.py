@@ -100,11 +100,14 @@ class SQLiteStore(SQLStore):
                 # later write (202s not on disk) and fail every later BEGIN.
                 await db.execute("BEGIN IMMEDIATE")
                 yield _Connection(db)
+                # Inside the try too: a COMMIT that fails (disk full, I/O error) may
+                # leave the transaction open, and the next autocommit INSERT of
+                # events would then run inside it, answered 202 but never committed.
+                await db.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(sqlite3.OperationalError):  # no transaction began
+                with contextlib.suppress(sqlite3.OperationalError):  # no transaction is open
                     await db.execute("ROLLBACK")
                 raise
-            await db.execute("COMMIT")
 
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[Conn]:
@@ -125,8 +128,9 @@ class SQLiteStore(SQLStore):
         """Group commit: events arriving while a write is in flight go in the next one.
 
         One INSERT of many rows is one round trip and one commit, so a burst costs
-        little more than one event; a lone event is written at once. Each caller
-        returns once the statement holding its row has committed. A row that the
+        little more than one event; a lone event is written at once (with a routed
+        batch queued beside it, if any: :meth:`route_many`). Each caller returns
+        once the transaction holding its row has committed. A row that the
         database refuses fails alone: its neighbours are written one by one.
         """
         future: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()

@@ -92,3 +92,18 @@ async def test_a_database_that_takes_no_write_fails_the_whole_group_at_once(
                                        return_exceptions=True)
     assert all(isinstance(r, sqlite3.OperationalError) for r in results), results
     assert sum(s.startswith("BEGIN") for s in statements) == 1, "no second try of each part"
+
+
+async def test_a_commit_that_fails_leaves_no_transaction_open(
+        store: SQLiteStore, tmp_path: Path) -> None:
+    # A deferred foreign key fails at COMMIT, and SQLite then keeps the transaction
+    # open: the next events would be written inside it and never committed.
+    with pytest.raises(sqlite3.IntegrityError):
+        async with store._tx() as conn:
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            await conn.execute("INSERT INTO delivery_events (delivery_id, event_id) "
+                               "VALUES (9999, 9999)")
+    event_id, is_new = await add(store, "after")
+    assert is_new
+    with sqlite3.connect(tmp_path / "n.db") as other:  # what a restart would find
+        assert other.execute("SELECT id FROM events").fetchall() == [(event_id,)]
