@@ -24,18 +24,7 @@ from notifybot.store import NewDelivery, StoredEvent
 from notifybot.store.sqlite import SQLiteStore
 from notifybot.testing import FakeSender
 from tests.polling import eventually
-
-KEY = "KEY-123456"
-CONFIG = """
-[server]
-database = "sqlite:///{db}"
-[hirehop]
-export_key = "{key}"
-[channels.log]
-type = "console"
-  [[channels.log.subscriptions]]
-  events = ["job.*"]
-"""
+from tests.unit.test_app import CONFIG, KEY  # every event reaches channel "log" once
 
 
 class CountingStore(SQLiteStore):
@@ -73,7 +62,7 @@ async def router(tmp_path: Path, poll: float) -> AsyncIterator[tuple[Pipeline, C
     path.write_text(CONFIG.format(db=tmp_path / "n.db", key=KEY))
     store = CountingStore(tmp_path / "n.db")
     await store.migrate()
-    senders: dict[str, Any] = {"log": FakeSender("log")}
+    senders: dict[str, Any] = {"log": FakeSender("log"), "jobs": FakeSender("jobs")}
     pipeline = Pipeline(load(path, environ={}), store, senders)
     task = asyncio.create_task(pipeline.run_router(poll))
     try:
