@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,8 +167,9 @@ class Pipeline:
         # and whether storage may hold unrouted events that are not among them.
         self._arrived: list[StoredEvent] = []
         self._arrived_bytes = 0
-        self._read: dict[int, None] = {}  # ids routed from storage, oldest first
+        self._read: OrderedDict[int, None] = OrderedDict()  # ids routed from storage
         self._look = True
+        self._read_by = math.inf  # loop time by which storage is to be read again
         self.silences = LiveSilences(store)  # read from the database once per routing batch
 
     async def receive(self, body: bytes, content_type: str,
@@ -184,13 +187,13 @@ class Pipeline:
                 name, webhook.body, webhook.digest, content_type, kept, now)
         except BaseException:
             # Given up on (a timeout) or failed: the write may still commit, and
-            # then only storage knows of it.
+            # then only storage knows of it (read now, and each poll interval).
             self.wake()
             raise
-        self.metrics.events.labels(event=name, outcome="accepted" if new else "duplicate").inc()
         if new:
-            log.info("accepted %s", name, extra={"event_id": event_id, "event": name})
             self._arrive(StoredEvent(event_id, now, name, webhook.body, content_type, kept))
+            log.info("accepted %s", name, extra={"event_id": event_id, "event": name})
+        self.metrics.events.labels(event=name, outcome="accepted" if new else "duplicate").inc()
         return Received(event_id, duplicate=not new)
 
     def _arrive(self, stored: StoredEvent) -> None:
@@ -230,10 +233,14 @@ class Pipeline:
         Nothing is read back from storage; :meth:`route_pending` finds the rest.
         """
         routed = 0
-        while self._arrived and not self._look:  # storage first, once it is to be read
-            events = self._arrived[:batch]
+        loop = asyncio.get_running_loop()
+        # Storage first, once it is to be read: a router kept busy from memory
+        # still reads it each poll interval.
+        while self._arrived and not self._look and loop.time() < self._read_by:
+            events = [e for e in self._arrived[:batch] if e.id not in self._read]
             self._keep_arrived(self._arrived[batch:])
-            routed += await self._route_batch([e for e in events if e.id not in self._read])
+            if events:
+                routed += await self._route_batch(events)
         return routed
 
     def _keep_arrived(self, events: list[StoredEvent]) -> None:
@@ -242,7 +249,7 @@ class Pipeline:
     def _remember_read(self, ids: Iterable[int]) -> None:
         self._read.update(dict.fromkeys(ids))
         while len(self._read) > _READ_REMEMBERED:
-            del self._read[next(iter(self._read))]
+            self._read.popitem(last=False)
 
     async def _route_batch(self, events: Sequence[StoredEvent]) -> int:
         """Plan each event (pure) and enqueue them all in one transaction."""
@@ -350,7 +357,7 @@ class Pipeline:
         """Use a new configuration from the next event on; enqueued deliveries keep theirs."""
         self.config, self.renderer = config, renderer
         self._failed.clear()  # a fixed configuration may route what failed before
-        self._look = True
+        self.wake()
 
     async def route(self, stored: StoredEvent) -> int:
         """Steps 3–5 for one stored event; returns 1 if it was routed now."""
@@ -393,16 +400,19 @@ class Pipeline:
         """
         loop = asyncio.get_running_loop()
         self._look = True  # a restarted router may have dropped what it was routing
-        last_read = loop.time()
         while True:
             self._wake.clear()
             try:
-                if self._look or loop.time() - last_read >= poll_interval:
-                    self._look, last_read = False, loop.time()
+                if self._look or loop.time() >= self._read_by:
+                    self._look, self._read_by = False, loop.time() + poll_interval
                     await self.route_pending()
                 await self.route_arrived()
             except Exception:
                 self._look = True  # what was being routed is still unrouted in storage
-                log.exception("could not route events; trying again shortly")
+                log.exception("could not route events; trying again in %gs", poll_interval)
+                # Not at the next wake-up: while storage fails, each webhook wakes the
+                # router, and each would cost a failed attempt and a traceback.
+                await asyncio.sleep(poll_interval)
+                continue
             if not await wait_set(self._wake, poll_interval):
                 self._look = True
