@@ -211,11 +211,14 @@ class Pipeline:
             self._arrived_bytes += size
         self._wake.set()
 
-    async def route_pending(self, batch: int = 100) -> int:
+    async def route_pending(self, batch: int = 100, *, catch_up: bool = False) -> int:
         """Steps 3–5 for every stored event not yet routed; returns how many were routed.
 
         Events are planned one by one (pure) and enqueued a batch per transaction, so
-        a burst costs a commit per batch, not per event.
+        a burst costs a commit per batch, not per event. With ``catch_up`` (the
+        router), it stops after a read that found less than a full batch: what is
+        stored meanwhile is handed over in memory, and a busy router must not stay
+        on the slower path of reading each event back.
         """
         routed = 0
         while True:
@@ -226,6 +229,8 @@ class Pipeline:
             self._remember_read(e.id for e in events)  # routed from here, not from memory
             self._keep_arrived([e for e in self._arrived if e.id not in self._read])
             routed += await self._route_batch(events)
+            if catch_up and len(events) < batch:
+                return routed
 
     async def route_arrived(self, batch: int = 100) -> int:
         """Steps 3–5 for the events this process stored since, as they were committed.
@@ -405,7 +410,7 @@ class Pipeline:
             try:
                 if self._look or loop.time() >= self._read_by:
                     self._look, self._read_by = False, loop.time() + poll_interval
-                    await self.route_pending()
+                    await self.route_pending(catch_up=True)
                 await self.route_arrived()
             except Exception:
                 self._look = True  # what was being routed is still unrouted in storage
