@@ -62,7 +62,7 @@ async def test_the_router_stops_when_cancelled_as_it_is_woken(tmp_path: Path) ->
         pipeline = Pipeline(load(path, environ={}), store, {"log": FakeSender("log")})
         routed: list[int] = []
 
-        async def route_pending() -> int:
+        async def route_pending(batch: int = 100, *, catch_up: bool = False) -> int:
             routed.append(1)
             return 0
 
