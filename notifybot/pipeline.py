@@ -419,5 +419,7 @@ class Pipeline:
                 # router, and each would cost a failed attempt and a traceback.
                 await asyncio.sleep(poll_interval)
                 continue
+            if self._arrived:
+                continue  # route_arrived stopped for the read of storage that is due
             if not await wait_set(self._wake, poll_interval):
                 self._look = True
