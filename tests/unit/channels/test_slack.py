@@ -78,6 +78,18 @@ async def test_send_posts_text_and_blocks(slack: SlackStandIn, sender: SlackSend
     assert float(second.detail) > float(first.detail)
 
 
+async def test_any_text_arrives_as_it_was_sent(slack: SlackStandIn, sender: SlackSender) -> None:
+    # Bodies are encoded by orjson; what it refuses (a lone surrogate, which no payload
+    # carries after ingest but a template's own text could) goes through the stdlib.
+    texts = ["Booked → Prepared, by Zoë 🚚", "name \ud800 cut", "quote \" and \\ and \u2028"]
+    for text in texts:
+        await sender.send({"text": text, "blocks": [{"type": "section",
+                                                     "text": {"type": "mrkdwn", "text": text}}]})
+
+    assert [m.text for m in slack.messages] == texts
+    assert [m.blocks[0]["text"]["text"] for m in slack.messages if m.blocks] == texts
+
+
 async def test_slack_sdk_formats_no_debug_lines_even_at_debug_level(
         slack: SlackStandIn, sender: SlackSender, caplog: pytest.LogCaptureFixture) -> None:
     # slack-sdk tests its logger's own level: left at NOTSET, it would build a debug
