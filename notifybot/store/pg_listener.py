@@ -11,6 +11,11 @@ notifybot from before schema payloads) wakes every listener, and a listener
 with no schema configured (its tables in the default ``search_path``, which
 may be any schema) is woken by every notification: so an instance configured
 with ``schema = "public"`` and one with none hear each other, whichever version.
+
+A notification sent from one of ``own`` (the backend process ids of the
+process's own pooled connections) wakes nothing: whoever wrote in this process
+has woken its router or outbox in memory already, and the router would only
+read back from storage the events it was just handed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from ..waits import wait_set
@@ -35,12 +40,16 @@ class Listener:
     ``connect`` opens a new connection (never one from a pool: a pooled
     connection goes back to the pool and its LISTEN with it). ``scope`` is the
     schema whose notifications wake the callbacks; empty: every notification does.
+    ``own`` holds the backend process ids whose notifications are this process's
+    own (read at each notification, so it may change).
     """
 
     def __init__(self, connect: Callable[[], Awaitable[Any]], *, scope: str = "",
-                 check_every: float = 15.0, max_backoff: float = 30.0) -> None:
+                 own: Collection[int] = frozenset(), check_every: float = 15.0,
+                 max_backoff: float = 30.0) -> None:
         self._connect = connect
         self._scope = scope
+        self._own = own
         self._check_every = check_every
         self._max_backoff = max_backoff
         self._wakes: list[Callable[[str], None]] = []
@@ -120,9 +129,11 @@ class Listener:
         if conn is self._conn:
             self._lost.set()
 
-    def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: Any, pid: int, channel: str, payload: str) -> None:
         word = CHANNELS.get(channel)
-        if word is not None and (payload == self._scope or not payload or not self._scope):
+        if word is None or pid in self._own:
+            return
+        if payload == self._scope or not payload or not self._scope:
             self._wake(word)
 
     def _wake(self, word: str) -> None:

@@ -13,7 +13,9 @@ processes are kept apart:
 * ``add_event``, ``route`` and ``replay`` NOTIFY inside their transaction
   (delivered at COMMIT); :meth:`PostgresStore.listen` turns that into wake-ups.
   The payload is the schema, so deployments in other schemas of the same
-  database (which share the channels) do not wake each other.
+  database (which share the channels) do not wake each other. A notification
+  sent by one of this store's own connections wakes nothing: the process that
+  wrote already woke its router or outbox in memory, as on SQLite.
 
 Every other query is shared with SQLite (:class:`.sql.SQLStore`).
 """
@@ -80,7 +82,11 @@ class PostgresStore(SQLStore):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
-        self._listener = Listener(self._connect_listener, scope=schema or "")
+        # Backend process ids of this store's pooled connections, while they are open.
+        self._own_pids: set[int] = set()
+        self._writes: set[asyncio.Future[tuple[int, bool]]] = set()  # add_event's, under way
+        self._listener = Listener(self._connect_listener, scope=schema or "",
+                                  own=self._own_pids)
         self._leases = LeaseSweep()
 
     def _settings(self, application: str) -> dict[str, str]:
@@ -96,9 +102,17 @@ class PostgresStore(SQLStore):
         async with self._pool_lock:  # two first uses at once must not make two pools
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    self._url, min_size=1, max_size=self._pool_size,
+                    self._url, min_size=1, max_size=self._pool_size, init=self._remember,
                     server_settings=self._settings("notifybot"))
             return self._pool
+
+    async def _remember(self, conn: Any) -> None:
+        """Note a new pooled connection's backend, so its NOTIFYs are known as ours."""
+        pid = conn.get_server_pid()
+        self._own_pids.add(pid)
+        # Forgotten once closed: the server may give its process id to another
+        # instance's connection, whose notifications must then wake us.
+        conn.add_termination_listener(lambda _conn: self._own_pids.discard(pid))
 
     async def _connect_listener(self) -> Any:
         return await asyncpg.connect(self._url, timeout=10,
@@ -128,7 +142,9 @@ class PostgresStore(SQLStore):
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
 
     async def close(self) -> None:
-        """Close the listener connection and the pool."""
+        """Finish the event writes under way, then close the listener and the pool."""
+        # A write whose caller gave up still commits (see add_event): not cut short here.
+        await asyncio.gather(*self._writes, return_exceptions=True)
         await self._listener.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -140,6 +156,8 @@ class PostgresStore(SQLStore):
         # transaction short, as the store's contract says.
         writing = asyncio.ensure_future(
             self._insert_event(name, body, digest, content_type, headers, now))
+        self._writes.add(writing)
+        writing.add_done_callback(self._writes.discard)
         writing.add_done_callback(_retrieve)
         return await asyncio.shield(writing)
 

@@ -212,3 +212,32 @@ async def test_an_event_read_from_storage_is_not_routed_again_from_memory(
         later = await pipeline.receive(body(15), "application/json", {})
         await routed_jobs(store, 2)
         assert store.asked == [event_id, later.event_id]
+
+
+async def test_bodies_past_what_memory_keeps_by_size_are_read_back_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline_module, "ARRIVED_MAX_BYTES", 2 * len(body(1)))
+    async with router(tmp_path, poll=60) as (pipeline, store):
+        store.slow = 0.3
+        # 0 is routed at once, 1 and 2 fill memory by their size, 3 would pass it: it
+        # is left in storage, and the router reads it from there, after 1 and 2.
+        received = [await pipeline.receive(body(n), "application/json", {}) for n in range(4)]
+        ids = [r.event_id for r in received]
+        assert await routed_jobs(store, 4) == ids
+        assert store.reads >= 2, "the event memory did not keep was read from storage"
+        assert store.asked == ids, "each routed once, in the order stored"
+
+
+async def test_events_in_memory_when_a_read_falls_due_are_routed_at_once(
+        tmp_path: Path) -> None:
+    # Routing from memory stops when the read of storage each poll interval falls due;
+    # what is still in memory then is routed by that read (once, in order), not a poll
+    # interval later.
+    async with router(tmp_path, poll=60) as (pipeline, store):
+        store.slow = 0.3
+        first = await pipeline.receive(body(30), "application/json", {})
+        await eventually(lambda: first.event_id in store.asked, what="the first routing")
+        second = await pipeline.receive(body(31), "application/json", {})  # kept in memory
+        pipeline._read_by = 0.0  # the poll interval has passed meanwhile
+        assert await routed_jobs(store, 2) == [first.event_id, second.event_id]
+        assert store.asked == [first.event_id, second.event_id]

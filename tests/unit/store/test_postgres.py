@@ -163,6 +163,24 @@ async def test_listen_ignores_work_in_another_schema_of_the_database() -> None:
         assert woken.words == ["events"], "woken by another schema's events or deliveries"
 
 
+async def test_listen_ignores_what_the_store_itself_wrote() -> None:
+    # Its own process woke its router and outbox in memory: a wake-up would only make
+    # the router read back the events it was just handed.
+    async with own_database() as (_, make):
+        store, other = await make("nb_a"), await make("nb_a")
+        woken = Woken()
+        await store.listen(woken)
+        await store.route(await add(store), [new("ops")], T0)
+        await add(other)  # committed after the store's own work: notified after it
+        await eventually(lambda: woken.words, what="a wake-up for the other instance's event")
+        assert woken.words == ["events"], "woken by its own event or deliveries"
+        backends = set(store._own_pids)
+        assert backends, "the pool's connections are known"
+        await store.close()
+        # A closed connection's process id may go to another instance's connection.
+        assert not store._own_pids & backends
+
+
 async def test_listen_default_search_path_and_public_schema_hear_each_other() -> None:
     # Both keep their tables in "public": one named it, the other did not.
     async with own_database() as (_, make):
@@ -341,3 +359,20 @@ async def test_two_instances_racing_on_one_job_make_one_root_and_keep_its_order(
 async def status_id(store: PostgresStore, text: str) -> int:
     [found] = [d.id for d in await store.list_deliveries(limit=100) if d.payload["text"] == text]
     return found
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+async def test_close_finishes_a_write_whose_caller_gave_up(pg_stores: PgStores,
+                                                           turns: int) -> None:
+    # The endpoint stops waiting after its storage timeout; a shutdown right after
+    # must not cut that write short, and close() returns once it has committed.
+    store, reader = await pg_stores(), await pg_stores()
+    adding = asyncio.ensure_future(
+        store.add_event("job.updated", b"{}", "given-up", "application/json", {}, T0))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    adding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await adding
+    await store.close()
+    assert [e.name for e in await reader.unrouted_events(10)] == ["job.updated"]
