@@ -4,6 +4,10 @@
     .venv/bin/python -m bench --short             # about 2.5 minutes, smaller sizes
     .venv/bin/python -m bench --only burst,e2e    # some of them
 
+The first rows are context, not targets: the disk's commit, an aiosqlite round
+trip, and a CPU yardstick with no notifybot code in it, so that absolute
+figures can be read against the machine they were measured on.
+
 Each part is the benchmark script of the same name run with shorter options
 (``--runs 1`` where one run says enough); the scripts' own output comes first,
 then the table. Exit status 1 when a target is not met, so a regression shows
@@ -21,11 +25,12 @@ import shutil
 import subprocess
 import sys
 import time
+import timeit
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from bench import backlog, burst, e2e, fsync, ingest, matching
-from bench.common import SOURCE, machine
+from bench.common import SOURCE, body, machine
 
 MIB_PER_MB = 1_000_000 / 2**20
 
@@ -118,7 +123,19 @@ def run_fsync(opts: argparse.Namespace) -> list[Figure]:
     return [Figure("disk: one synchronous=FULL SQLite commit (context)", "record",
                    f"{s['synchronous=FULL commit, median ms']} ms median", None),
             Figure("one aiosqlite round trip, SELECT 1 (context)", "record",
-                   f"{s['aiosqlite round trip, median ms']} ms median", None)]
+                   f"{s['aiosqlite round trip, median ms']} ms median", None),
+            Figure("CPU: the stdlib's json.loads and json.dumps of the burst's body (context)",
+                   "record", f"{cpu_yardstick():.1f} µs, min of 25", None)]
+
+
+def cpu_yardstick() -> float:
+    """Microseconds for a fixed stdlib workload, no notifybot code in it: how fast this
+    machine's CPU is today. Absolute figures (drain rate, latency, load()) move with
+    it, so a slower machine is told apart from a slower notifybot."""
+    raw = body(15471, "yardstick")
+    number = 2000
+    timings = timeit.repeat(lambda: json.dumps(json.loads(raw)), number=number, repeat=25)
+    return min(timings) / number * 1e6
 
 
 PARTS: dict[str, Callable[[argparse.Namespace], list[Figure]]] = {
