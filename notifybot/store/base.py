@@ -286,7 +286,9 @@ class Store(Protocol):
         ...
 
     async def listen(self, wake: Callable[[str], None]) -> None:
-        """Call ``wake("events")`` or ``wake("deliveries")`` when another process adds work.
+        """Call ``wake("events")`` or ``wake("deliveries")`` when another process adds work,
+        and ``wake("events")`` when an event whose caller gave up (see :meth:`add_event`)
+        commits after all: nobody in this process was told of it.
 
         Only a wake-up: notifications may be lost, so the workers poll as well.
         """

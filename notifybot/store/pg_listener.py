@@ -14,7 +14,8 @@ with ``schema = "public"`` and one with none hear each other, whichever version.
 
 A notification sent from one of ``own`` (the backend process ids of the
 process's own pooled connections) wakes nothing: whoever wrote in this process
-has woken its router or outbox in memory already, and the router would only
+wakes its router or outbox in memory (the store calls :meth:`Listener.wake` for
+an event whose caller gave up before it committed), and the router would only
 read back from storage the events it was just handed.
 """
 
@@ -110,7 +111,7 @@ class Listener:
                     backoff = min(backoff * 2, self._max_backoff)
             log.info("listener reconnected")
             for word in CHANNELS.values():
-                self._wake(word)  # whatever was notified meanwhile is lost: poll now
+                self.wake(word)  # whatever was notified meanwhile is lost: poll now
 
     async def _wait_lost(self) -> bool:
         """True once the connection is gone; False after a successful keep-alive check."""
@@ -134,9 +135,10 @@ class Listener:
         if word is None or pid in self._own:
             return
         if payload == self._scope or not payload or not self._scope:
-            self._wake(word)
+            self.wake(word)
 
-    def _wake(self, word: str) -> None:
+    def wake(self, word: str) -> None:
+        """Call every wake callback with ``word``, as a notification would."""
         for wake in list(self._wakes):
             try:
                 wake(word)

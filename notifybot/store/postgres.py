@@ -15,7 +15,8 @@ processes are kept apart:
   The payload is the schema, so deployments in other schemas of the same
   database (which share the channels) do not wake each other. A notification
   sent by one of this store's own connections wakes nothing: the process that
-  wrote already woke its router or outbox in memory, as on SQLite.
+  wrote wakes its router or outbox in memory, as on SQLite (and an event whose
+  caller gave up before it committed is announced in memory once it has).
 
 Every other query is shared with SQLite (:class:`.sql.SQLStore`).
 """
@@ -40,6 +41,7 @@ from .schema import POSTGRES_MIGRATIONS
 from .sql import POSTGRES, Conn, LeaseSweep, SQLStore
 
 _MIGRATE_LOCK = 0x6E6F74696679  # "notify": one advisory lock key for every migrate()
+CLOSE_WAIT = 10.0  # seconds close() waits for event writes under way
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -143,12 +145,18 @@ class PostgresStore(SQLStore):
 
     async def close(self) -> None:
         """Finish the event writes under way, then close the listener and the pool."""
-        # A write whose caller gave up still commits (see add_event): not cut short here.
-        await asyncio.gather(*self._writes, return_exceptions=True)
+        # A write whose caller gave up still commits (see add_event): not cut short here,
+        # nor cancelled if close() is, but not waited for forever either (a lock held by
+        # someone else): past CLOSE_WAIT its connection is closed, which rolls it back.
+        if self._writes:
+            await asyncio.wait(set(self._writes), timeout=CLOSE_WAIT)
         await self._listener.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            if self._writes:
+                pool.terminate()  # close() would wait for the stuck write's connection
+            else:
+                await pool.close()
 
     async def add_event(self, name: str, body: bytes, digest: str, content_type: str,
                         headers: Mapping[str, str], now: float) -> tuple[int, bool]:
@@ -159,7 +167,17 @@ class PostgresStore(SQLStore):
         self._writes.add(writing)
         writing.add_done_callback(self._writes.discard)
         writing.add_done_callback(_retrieve)
-        return await asyncio.shield(writing)
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            # Its NOTIFY wakes nobody here (our own connection): say it in memory.
+            writing.add_done_callback(self._announce)
+            raise
+
+    def _announce(self, writing: asyncio.Future[tuple[int, bool]]) -> None:
+        """A write whose caller gave up has ended: if it stored a new event, say so."""
+        if not writing.cancelled() and writing.exception() is None and writing.result()[1]:
+            self._listener.wake("events")
 
     async def _insert_event(self, name: str, body: bytes, digest: str, content_type: str,
                             headers: Mapping[str, str], now: float) -> tuple[int, bool]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -38,6 +39,8 @@ from .base import Delivery, NewDelivery
 from .rows import DELIVERY_COLUMNS, DELIVERY_FROM, ROOT_COLUMNS, ROOT_JOIN
 from .schema import SQLITE_MIGRATIONS
 from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, LeaseSweep, SQLStore
+
+log = logging.getLogger("notifybot.store")
 
 
 class _Connection:
@@ -72,6 +75,7 @@ class SQLiteStore(SQLStore):
         self._routings: list[_Routing] = []
         self._writer: asyncio.Task[None] | None = None  # writes what is queued
         self._leases = LeaseSweep()
+        self._wakes: list[Callable[[str], None]] = []  # listen(): told of given-up writes
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -201,7 +205,7 @@ class SQLiteStore(SQLStore):
         except Exception:
             await self._write_apart(events, routings)
             return
-        _resolve(events, results)
+        self._resolve(events, results)
         for routing, count in zip(routings, added, strict=True):
             _settle(routing.future, count)
 
@@ -229,7 +233,7 @@ class SQLiteStore(SQLStore):
             else:  # something in one row (a value the driver refuses): isolate it
                 await self._write_one_by_one(batch)
             return
-        _resolve(batch, results)
+        self._resolve(batch, results)
 
     async def _write_one_by_one(self, batch: list[_Queued]) -> None:
         for row, future in batch:
@@ -238,7 +242,7 @@ class SQLiteStore(SQLStore):
             except Exception as exc:
                 _fail([(row, future)], exc)
                 continue
-            _resolve([(row, future)], results)
+            self._resolve([(row, future)], results)
 
     async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
         """:meth:`_insert_rows` as its own transaction: one statement, committed once it
@@ -323,7 +327,24 @@ class SQLiteStore(SQLStore):
             await db.execute("UPDATE schema_version SET version = version - 1")
 
     async def listen(self, wake: Callable[[str], None]) -> None:
-        return None  # one process owns an SQLite outbox: in-process wake-ups suffice
+        # One process owns an SQLite outbox: in-process wake-ups suffice, but for an
+        # event whose caller gave up before it committed (see _resolve).
+        self._wakes.append(wake)
+
+    def _resolve(self, batch: list[_Queued], results: list[tuple[int, bool]]) -> None:
+        """Answer each caller; if one gave up and its event was new, tell the listeners."""
+        orphaned = False
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+            elif future.cancelled() and result[1]:
+                orphaned = True
+        if orphaned:
+            for wake in list(self._wakes):
+                try:
+                    wake("events")
+                except Exception:  # one broken callback must not fail the write
+                    log.exception("wake callback failed")
 
 
 _Queued = tuple[tuple[Any, ...], "asyncio.Future[tuple[int, bool]]"]
@@ -354,8 +375,3 @@ def _settle(future: asyncio.Future[int], outcome: int | Exception) -> None:
     else:
         future.set_result(outcome)
 
-
-def _resolve(batch: list[_Queued], results: list[tuple[int, bool]]) -> None:
-    for (_, future), result in zip(batch, results, strict=True):
-        if not future.done():
-            future.set_result(result)

@@ -38,6 +38,7 @@ class CountingStore(SQLiteStore):
         self.asked: list[int] = []
         self.failures_left = 0
         self.slow = 0.0  # seconds each routing takes, as a busy disk would
+        self.hold: asyncio.Event | None = None  # a routing waits for it, if set
 
     async def unrouted_events(self, limit: int) -> list[StoredEvent]:
         self.reads += 1
@@ -49,6 +50,8 @@ class CountingStore(SQLiteStore):
                          now: float) -> int:
         self.asked += [event_id for event_id, _ in batch]
         await asyncio.sleep(self.slow)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.failures_left:
             self.failures_left -= 1
             raise sqlite3.OperationalError("disk I/O error")
@@ -228,16 +231,22 @@ async def test_bodies_past_what_memory_keeps_by_size_are_read_back_in_order(
         assert store.asked == ids, "each routed once, in the order stored"
 
 
-async def test_events_in_memory_when_a_read_falls_due_are_routed_at_once(
+async def test_events_left_in_memory_when_a_read_falls_due_are_routed_at_once(
         tmp_path: Path) -> None:
-    # Routing from memory stops when the read of storage each poll interval falls due;
-    # what is still in memory then is routed by that read (once, in order), not a poll
-    # interval later.
+    # Routing from memory stops when the read of storage each poll interval falls due,
+    # here between two batches: what is still in memory is routed at once (not a poll
+    # interval later), each event once.
     async with router(tmp_path, poll=60) as (pipeline, store):
-        store.slow = 0.3
-        first = await pipeline.receive(body(30), "application/json", {})
-        await eventually(lambda: first.event_id in store.asked, what="the first routing")
-        second = await pipeline.receive(body(31), "application/json", {})  # kept in memory
-        pipeline._read_by = 0.0  # the poll interval has passed meanwhile
-        assert await routed_jobs(store, 2) == [first.event_id, second.event_id]
-        assert store.asked == [first.event_id, second.event_id]
+        store.hold = first_routing = asyncio.Event()
+        first = await pipeline.receive(body(40), "application/json", {})
+        await eventually(lambda: store.asked == [first.event_id], what="the first routing")
+        more = await asyncio.gather(*(pipeline.receive(body(n), "application/json", {})
+                                      for n in range(41, 142)))  # one more than a batch
+        store.hold = next_batch = asyncio.Event()
+        first_routing.set()
+        await eventually(lambda: len(store.asked) == 101, what="the next batch, from memory")
+        pipeline._read_by = 0.0  # the poll interval has passed while it was routed
+        next_batch.set()
+        ids = [first.event_id] + [r.event_id for r in more]
+        await eventually(lambda: len(store.asked) >= 102, within=5, what="the 102nd, at once")
+        assert sorted(store.asked) == sorted(ids), "each routed once"

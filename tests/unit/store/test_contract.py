@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from notifybot.store import Delivery, DeliveryStatus, NewDelivery, Store
+from notifybot.store.postgres import PostgresStore
+from notifybot.store.sqlite import SQLiteStore
+from tests.polling import eventually
+
+from .conftest import admin_connection
 
 T0 = 1_700_000_000.0
 LEASE = 30.0
@@ -81,6 +88,49 @@ async def test_a_write_goes_on_when_its_caller_gives_up(store: Store, turns: int
     again = await store.add_event("job.updated", BODY, "given-up", "application/json", {}, T0)
     assert again[1] is False, "the first write committed although nobody waited for it"
     assert [e.id for e in await store.unrouted_events(10)] == [again[0]]
+
+
+@asynccontextmanager
+async def events_held(store: Store) -> AsyncIterator[None]:
+    """Another connection holds the events table: the store's inserts wait until the end."""
+    if isinstance(store, SQLiteStore):
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the one write lock (busy_timeout: 10 s)
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    assert isinstance(store, PostgresStore)
+    admin = await admin_connection()
+    holding = admin.transaction()
+    await holding.start()
+    try:
+        await admin.execute(f"LOCK TABLE {store.schema}.events IN SHARE MODE")
+        yield
+    finally:
+        await holding.rollback()
+        await admin.close()
+
+
+async def test_a_write_committed_after_its_caller_gave_up_wakes_the_listener(
+        store: Store) -> None:
+    # receive() wakes the router when it gives up, but the write may commit later:
+    # the router must hear of that event then, not at its next poll.
+    woken: list[str] = []
+    await store.listen(woken.append)
+    async with events_held(store):
+        adding = asyncio.ensure_future(
+            store.add_event("job.updated", BODY, "late", "application/json", {}, T0))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the write starts, and waits for the table
+        adding.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await adding
+        assert woken == []
+    await eventually(lambda: "events" in woken, what="a wake-up once the write committed")
+    assert len(await store.unrouted_events(10)) == 1
 
 
 async def test_events_stored_together_are_each_new_once(store: Store) -> None:

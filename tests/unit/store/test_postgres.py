@@ -17,6 +17,7 @@ import pytest
 from notifybot.config import DeliveryConfig
 from notifybot.outbox import Outbox
 from notifybot.store import DeliveryStatus, NewDelivery, open_store
+from notifybot.store import postgres as postgres_module
 from notifybot.store.pg_listener import Listener
 from notifybot.store.postgres import PostgresStore
 from notifybot.store.schema import POSTGRES_MIGRATIONS
@@ -366,7 +367,7 @@ async def test_close_finishes_a_write_whose_caller_gave_up(pg_stores: PgStores,
                                                            turns: int) -> None:
     # The endpoint stops waiting after its storage timeout; a shutdown right after
     # must not cut that write short, and close() returns once it has committed.
-    store, reader = await pg_stores(), await pg_stores()
+    reader, store = await pg_stores(), await pg_stores()  # the first migrates; store has no pool yet
     adding = asyncio.ensure_future(
         store.add_event("job.updated", b"{}", "given-up", "application/json", {}, T0))
     for _ in range(turns):
@@ -376,3 +377,32 @@ async def test_close_finishes_a_write_whose_caller_gave_up(pg_stores: PgStores,
         await adding
     await store.close()
     assert [e.name for e in await reader.unrouted_events(10)] == ["job.updated"]
+    # ...and the write did not open a pool again after close() (nor leave its backend).
+    assert store._pool is None and not store._own_pids
+
+
+async def test_close_does_not_wait_forever_for_a_stuck_write(
+        pg_stores: PgStores, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Someone else holds the events table: the given-up write cannot finish, and
+    # shutdown must not hang on it (its transaction is rolled back instead).
+    monkeypatch.setattr(postgres_module, "CLOSE_WAIT", 0.3)
+    reader, store = await pg_stores(), await pg_stores()
+    await store.unrouted_events(1)  # the pool is open
+    admin = await admin_connection()
+    holding = admin.transaction()
+    await holding.start()
+    try:
+        await admin.execute(f"LOCK TABLE {store.schema}.events IN SHARE MODE")
+        adding = asyncio.ensure_future(
+            store.add_event("job.updated", b"{}", "stuck", "application/json", {}, T0))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        adding.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await adding
+        await asyncio.wait_for(store.close(), timeout=10)
+    finally:
+        await holding.rollback()
+        await admin.close()
+    assert store._pool is None
+    assert await reader.unrouted_events(10) == [], "rolled back, not committed"
