@@ -84,6 +84,7 @@ class PostgresStore(SQLStore):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
+        self._closed = False
         # Backend process ids of this store's pooled connections, while they are open.
         self._own_pids: set[int] = set()
         self._writes: set[asyncio.Future[tuple[int, bool]]] = set()  # add_event's, under way
@@ -102,6 +103,8 @@ class PostgresStore(SQLStore):
         if self._pool is not None:
             return self._pool
         async with self._pool_lock:  # two first uses at once must not make two pools
+            if self._closed:  # a late write must not open a pool nothing will close
+                raise RuntimeError("the store is closed")
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     self._url, min_size=1, max_size=self._pool_size, init=self._remember,
@@ -150,6 +153,7 @@ class PostgresStore(SQLStore):
         # someone else): past CLOSE_WAIT its connection is closed, which rolls it back.
         if self._writes:
             await asyncio.wait(set(self._writes), timeout=CLOSE_WAIT)
+        self._closed = True
         await self._listener.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None

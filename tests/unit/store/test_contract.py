@@ -133,6 +133,28 @@ async def test_a_write_committed_after_its_caller_gave_up_wakes_the_listener(
     assert len(await store.unrouted_events(10)) == 1
 
 
+async def test_a_given_up_duplicate_wakes_nobody(store: Store) -> None:
+    # A webhook sent twice: the second write finds the digest stored, so there is
+    # nothing new to route, and no wake-up for it.
+    first, _ = await store.add_event("job.updated", BODY, "twice", "application/json", {}, T0)
+    woken: list[str] = []
+    await store.listen(woken.append)
+    async with events_held(store):
+        adding = asyncio.ensure_future(
+            store.add_event("job.updated", BODY, "twice", "application/json", {}, T0))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        adding.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await adding
+    # Written after the given-up one (same digest, so it waits for it): once it is
+    # answered, the given-up write has ended too.
+    assert await store.add_event("job.updated", BODY, "twice", "application/json", {},
+                                 T0) == (first, False)
+    await asyncio.sleep(0)  # a done-callback runs a turn after its task ends
+    assert woken == []
+
+
 async def test_events_stored_together_are_each_new_once(store: Store) -> None:
     # SQLite stores events that arrive together in one INSERT (group commit).
     before = await store.add_event("job.updated", BODY, "seen", "application/json", {}, T0)
