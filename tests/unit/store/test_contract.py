@@ -114,6 +114,17 @@ async def events_held(store: Store) -> AsyncIterator[None]:
         await admin.close()
 
 
+async def give_up_adding(store: Store, digest: str) -> None:
+    """Start storing an event, let the write start (and wait for the table), give up."""
+    adding = asyncio.ensure_future(
+        store.add_event("job.updated", BODY, digest, "application/json", {}, T0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    adding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await adding
+
+
 async def test_a_write_committed_after_its_caller_gave_up_wakes_the_listener(
         store: Store) -> None:
     # receive() wakes the router when it gives up, but the write may commit later:
@@ -121,13 +132,7 @@ async def test_a_write_committed_after_its_caller_gave_up_wakes_the_listener(
     woken: list[str] = []
     await store.listen(woken.append)
     async with events_held(store):
-        adding = asyncio.ensure_future(
-            store.add_event("job.updated", BODY, "late", "application/json", {}, T0))
-        for _ in range(5):
-            await asyncio.sleep(0)  # the write starts, and waits for the table
-        adding.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await adding
+        await give_up_adding(store, "late")
         assert woken == []
     await eventually(lambda: "events" in woken, what="a wake-up once the write committed")
     assert len(await store.unrouted_events(10)) == 1
@@ -140,13 +145,7 @@ async def test_a_given_up_duplicate_wakes_nobody(store: Store) -> None:
     woken: list[str] = []
     await store.listen(woken.append)
     async with events_held(store):
-        adding = asyncio.ensure_future(
-            store.add_event("job.updated", BODY, "twice", "application/json", {}, T0))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        adding.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await adding
+        await give_up_adding(store, "twice")
     # Written after the given-up one (same digest, so it waits for it): once it is
     # answered, the given-up write has ended too.
     assert await store.add_event("job.updated", BODY, "twice", "application/json", {},
