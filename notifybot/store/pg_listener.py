@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from ..waits import wait_set
+from .wakes import Wakes
 
 log = logging.getLogger("notifybot.store")
 
@@ -53,7 +54,7 @@ class Listener:
         self._own = own
         self._check_every = check_every
         self._max_backoff = max_backoff
-        self._wakes: list[Callable[[str], None]] = []
+        self._wakes = Wakes()
         self._conn: Any = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -63,7 +64,7 @@ class Listener:
         if self._task is None:
             await self._open()
             self._task = asyncio.create_task(self._supervise(), name="notifybot-listener")
-        self._wakes.append(wake)
+        self._wakes.add(wake)
 
     async def close(self) -> None:
         """Stop reconnecting and close the connection."""
@@ -139,8 +140,4 @@ class Listener:
 
     def wake(self, word: str) -> None:
         """Call every wake callback with ``word``, as a notification would."""
-        for wake in list(self._wakes):
-            try:
-                wake(word)
-            except Exception:  # one broken callback must not silence the others
-                log.exception("wake callback failed")
+        self._wakes(word)

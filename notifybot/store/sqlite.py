@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -39,8 +38,7 @@ from .base import Delivery, NewDelivery
 from .rows import DELIVERY_COLUMNS, DELIVERY_FROM, ROOT_COLUMNS, ROOT_JOIN
 from .schema import SQLITE_MIGRATIONS
 from .sql import PACED_HEAD, READY, SQLITE, UNPACED_HEADS, Conn, LeaseSweep, SQLStore
-
-log = logging.getLogger("notifybot.store")
+from .wakes import Wakes
 
 
 class _Connection:
@@ -75,7 +73,7 @@ class SQLiteStore(SQLStore):
         self._routings: list[_Routing] = []
         self._writer: asyncio.Task[None] | None = None  # writes what is queued
         self._leases = LeaseSweep()
-        self._wakes: list[Callable[[str], None]] = []  # listen(): told of given-up writes
+        self._wakes = Wakes()  # listen(): told of given-up writes
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -329,7 +327,7 @@ class SQLiteStore(SQLStore):
     async def listen(self, wake: Callable[[str], None]) -> None:
         # One process owns an SQLite outbox: in-process wake-ups suffice, but for an
         # event whose caller gave up before it committed (see _resolve).
-        self._wakes.append(wake)
+        self._wakes.add(wake)
 
     def _resolve(self, batch: list[_Queued], results: list[tuple[int, bool]]) -> None:
         """Answer each caller; if one gave up and its event was new, tell the listeners."""
@@ -340,11 +338,7 @@ class SQLiteStore(SQLStore):
             elif future.cancelled() and result[1]:
                 orphaned = True
         if orphaned:
-            for wake in list(self._wakes):
-                try:
-                    wake("events")
-                except Exception:  # one broken callback must not fail the write
-                    log.exception("wake callback failed")
+            self._wakes("events")
 
 
 _Queued = tuple[tuple[Any, ...], "asyncio.Future[tuple[int, bool]]"]
