@@ -186,8 +186,9 @@ class Pipeline:
             event_id, new = await self.store.add_event(
                 name, webhook.body, webhook.digest, content_type, kept, now)
         except BaseException:
-            # Given up on (a timeout) or failed: the write may still commit, and
-            # then only storage knows of it (read now, and each poll interval).
+            # Given up on (a timeout) or failed: the write may still commit, and then
+            # only storage knows of it. Read it now (it may have committed already);
+            # a later commit is announced by the store (Store.listen).
             self.wake()
             raise
         if new:
